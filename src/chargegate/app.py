@@ -1,0 +1,113 @@
+"""Composition root: builds the ASGI app from settings and runs its background workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import WebSocketRoute
+
+from chargegate import __version__
+from chargegate.cluster.local import LocalStationRouter
+from chargegate.delivery.worker import DeliveryWorker
+from chargegate.ocpi import commands as ocpi_commands
+from chargegate.ocpi import credentials as ocpi_credentials
+from chargegate.ocpi import locations as ocpi_locations
+from chargegate.ocpi import sessions as ocpi_sessions
+from chargegate.ocpi import versions as ocpi_versions
+from chargegate.ocpi.envelope import OcpiError, error_response
+from chargegate.ocpi.middleware import OcpiRequestIds
+from chargegate.ocpi.wire import OcpiWire
+from chargegate.ocpp.endpoint import ocpp_websocket
+from chargegate.service.commands import CommandService
+from chargegate.service.parties import PartyService
+from chargegate.service.station_events import StationEvents
+from chargegate.settings import Settings
+from chargegate.store import db
+from chargegate.store.comm_log import CommunicationLog
+
+log = logging.getLogger(__name__)
+
+SWEEP_INTERVAL = 1.0
+
+
+async def _every(seconds: float, job: Callable[[], Awaitable[object]], name: str) -> None:
+    while True:
+        try:
+            await job()
+        except Exception:
+            log.exception("%s failed", name)
+        await asyncio.sleep(seconds)
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if migrate:
+            await db.upgrade_async(settings.database_url)
+        engine = db.make_engine(settings.database_url)
+        sessions = db.make_sessionmaker(engine)
+        http = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=100)
+        )
+        router = LocalStationRouter()
+        wire = OcpiWire(settings)
+        comm_log = CommunicationLog(sessions)
+        delivery = DeliveryWorker(settings, sessions, http)
+        commands = CommandService(settings, sessions, router, wire, delivery.notify)
+        state = app.state
+        state.settings, state.sessions, state.http, state.router = settings, sessions, http, router
+        state.comm_log, state.delivery, state.commands = comm_log, delivery, commands
+        state.parties = PartyService(sessions)
+        state.station_events = StationEvents(settings, sessions, wire, delivery.notify)
+        comm_log.start()
+        delivery.start()
+        sweeper = asyncio.create_task(
+            _every(SWEEP_INTERVAL, commands.resolve_expired, "timeout sweep"), name="sweeper"
+        )
+        log.info("chargegate %s ready on %s", __version__, settings.public_url)
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await commands.stop()
+            await delivery.stop()
+            await comm_log.stop()
+            await http.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="chargegate",
+        version=__version__,
+        summary="OCPI remote commands carried to OCPP charge points, results carried back.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(OcpiRequestIds)
+
+    @app.exception_handler(OcpiError)
+    async def _ocpi_error(request: Request, exc: OcpiError) -> Response:
+        return error_response(exc)
+
+    app.include_router(ocpi_versions.router)
+    app.include_router(ocpi_credentials.router)
+    app.include_router(ocpi_locations.router)
+    app.include_router(ocpi_sessions.router)
+    app.include_router(ocpi_commands.router)
+    app.router.routes.append(WebSocketRoute("/ocpp/{station_id}", ocpp_websocket))
+
+    @app.get("/healthz", tags=["health"], summary="Process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,137 @@
+"""`chargegate serve | party add/list | sim | db upgrade`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from chargegate.settings import Settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from chargegate.app import create_app
+
+    settings = Settings()
+    if settings.public_url == Settings.model_fields["public_url"].default and (
+        args.host,
+        args.port,
+    ) != ("127.0.0.1", 8080):
+        settings.public_url = f"http://{args.host}:{args.port}"
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        ws_per_message_deflate=settings.ws_per_message_deflate,
+        ws_ping_interval=None,  # OCPP heartbeats keep the line alive
+    )
+    return 0
+
+
+async def _with_parties(job):  # type: ignore[no-untyped-def]
+    from chargegate.service.parties import PartyService
+    from chargegate.store import db
+
+    settings = Settings()
+    await db.upgrade_async(settings.database_url)
+    engine = db.make_engine(settings.database_url)
+    try:
+        return await job(PartyService(db.make_sessionmaker(engine)))
+    finally:
+        await engine.dispose()
+
+
+def _party_add(args: argparse.Namespace) -> int:
+    from chargegate.service.parties import PartyExists
+
+    async def job(parties):  # type: ignore[no-untyped-def]
+        return await parties.add(
+            role=args.role,
+            country_code=args.country_code,
+            party_id=args.party_id,
+            name=args.name,
+            profile=args.profile,
+        )
+
+    try:
+        party, token_a = asyncio.run(_with_parties(job))
+    except (ValueError, PartyExists) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"registered {party.role} {party.country_code}/{party.party_id}"
+        f"{' (' + party.profile + ' profile)' if party.profile else ''}; "
+        "give it this one-time credentials token (token A):"
+    )
+    print(token_a)
+    return 0
+
+
+def _party_list(args: argparse.Namespace) -> int:
+    async def job(parties):  # type: ignore[no-untyped-def]
+        return await parties.all()
+
+    rows = asyncio.run(_with_parties(job))
+    print(f"{'ID':>4}  {'ROLE':5} {'PARTY':7} {'STATE':13} {'VERSION':8} {'PROFILE':8} NAME")
+    for p in rows:
+        print(
+            f"{p.id:>4}  {p.role:5} {p.country_code}/{p.party_id:4} {p.state:13} "
+            f"{p.ocpi_version or '-':8} {p.profile or '-':8} {p.name or ''}"
+        )
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from chargegate.store import db
+
+    db.upgrade(Settings().database_url)
+    print("database schema is up to date")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chargegate", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gateway (OCPI, OCPP, docs) on one port")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(func=_serve)
+
+    party = sub.add_parser("party", help="OCPI peers").add_subparsers(dest="party", required=True)
+    add = party.add_parser("add", help="register a peer; prints its token A last")
+    add.add_argument("--role", default="EMSP", choices=["EMSP", "CPO", "HUB", "NSP", "OTHER"])
+    add.add_argument("--country-code", required=True)
+    add.add_argument("--party-id", required=True)
+    add.add_argument("--name")
+    add.add_argument("--profile", choices=["gireve"])
+    add.set_defaults(func=_party_add)
+    lst = party.add_parser("list", help="peers and their handshake state")
+    lst.set_defaults(func=_party_list)
+
+    dbp = sub.add_parser("db", help="database").add_subparsers(dest="db", required=True)
+    dbp.add_parser("upgrade", help="apply migrations").set_defaults(func=_db_upgrade)
+
+    from chargegate.sim import cli as sim_cli
+
+    sim_cli.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    args = build_parser().parse_args(argv)
+    result = args.func(args)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

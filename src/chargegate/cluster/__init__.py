@@ -1,0 +1,1 @@
+"""StationRouter: deliver a call to whichever node holds the station's WebSocket."""

@@ -1,0 +1,1 @@
+"""Durable outbox delivery: CommandResults and Session pushes reach the peer, once."""

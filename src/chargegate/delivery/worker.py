@@ -1,0 +1,190 @@
+"""The delivery worker: claims due outbox rows, sends them, records the peer's answer.
+
+Rows are claimed with a lease (a conditional UPDATE), so any number of workers, in one process
+or many, send each row once at a time; a worker that dies leaves a lease that simply expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from chargegate.domain.clock import as_utc, utcnow
+from chargegate.ocpi.outgoing import request_headers
+from chargegate.settings import Settings
+from chargegate.store.models import Outbox, Party
+
+from .backoff import retry_delay
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        client: httpx.AsyncClient,
+    ) -> None:
+        self._settings = settings
+        self._sessions = sessions
+        self._client = client
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="delivery-worker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                sent = await self.run_once()
+            except Exception:
+                log.exception("delivery round failed")
+                sent = 0
+            if sent:
+                continue  # more may be due right away
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._settings.delivery_poll_interval)
+            self._wake.clear()
+
+    async def run_once(self) -> int:
+        rows = await self._claim()
+        if rows:
+            await asyncio.gather(*(self._deliver(row) for row in rows))
+        return len(rows)
+
+    async def _claim(self) -> list[Outbox]:
+        now = utcnow()
+        lease = now + timedelta(seconds=self._settings.delivery_lease)
+        pending = and_(Outbox.delivered_at.is_(None), Outbox.gave_up_at.is_(None))
+        # Store-and-forward rows go out one at a time per peer, oldest first: only the head of
+        # each peer's FIFO queue is eligible.
+        heads = (
+            select(func.min(Outbox.id))
+            .where(pending, Outbox.fifo.is_(True))
+            .group_by(Outbox.party_id)
+        )
+        async with self._sessions() as s:
+            candidates = list(
+                await s.scalars(
+                    select(Outbox.id)
+                    .where(
+                        pending,
+                        Outbox.next_attempt_at <= now,
+                        or_(Outbox.lease_until.is_(None), Outbox.lease_until < now),
+                        or_(Outbox.fifo.is_(False), Outbox.id.in_(heads)),
+                    )
+                    .order_by(Outbox.id)
+                    .limit(BATCH)
+                )
+            )
+        claimed: list[Outbox] = []
+        for row_id in candidates:
+            async with self._sessions.begin() as s:
+                won = await s.execute(
+                    update(Outbox)
+                    .where(
+                        Outbox.id == row_id,
+                        Outbox.delivered_at.is_(None),
+                        or_(Outbox.lease_until.is_(None), Outbox.lease_until < now),
+                    )
+                    .values(lease_until=lease)
+                )
+                if won.rowcount == 1:  # type: ignore[attr-defined]
+                    row = await s.get(Outbox, row_id)
+                    if row is not None:
+                        claimed.append(row)
+        return claimed
+
+    async def _deliver(self, row: Outbox) -> None:
+        async with self._sessions() as s:
+            party = await s.get(Party, row.party_id)
+        error = "peer is not registered" if party is None or party.token_b is None else None
+        if error is None:
+            assert party is not None and party.token_b is not None
+            error = await self._send(row, party)
+        await self._record(row, error)
+
+    async def _send(self, row: Outbox, party: Party) -> str | None:
+        """None when the peer acknowledged (2xx with status_code 1000), else why not."""
+        headers = request_headers(
+            version=row.ocpi_version,
+            token=party.token_b or "",
+            correlation_id=row.correlation_id,
+            from_party=(self._settings.country_code, self._settings.party_id),
+            to_party=(party.country_code, party.party_id),
+        )
+        try:
+            response = await self._client.request(
+                row.method,
+                row.url,
+                json=row.body,
+                headers=headers,
+                timeout=self._settings.delivery_http_timeout,
+            )
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        if not 200 <= response.status_code < 300:
+            return f"HTTP {response.status_code}: {response.text[:200]}"
+        try:
+            status_code = response.json().get("status_code")
+        except (ValueError, AttributeError):
+            return f"HTTP {response.status_code} without an OCPI envelope"
+        if status_code != 1000:
+            return f"OCPI status_code {status_code}: {response.text[:200]}"
+        return None
+
+    async def _record(self, row: Outbox, error: str | None) -> None:
+        now = utcnow()
+        attempts = row.attempts + 1
+        values: dict[str, object] = {"attempts": attempts, "lease_until": None}
+        if error is None:
+            values["delivered_at"] = now
+            values["last_error"] = None
+        else:
+            delay = retry_delay(
+                attempts, self._settings.delivery_retry_base, self._settings.delivery_retry_max
+            )
+            next_at = now + timedelta(seconds=delay)
+            values["last_error"] = error
+            values["next_attempt_at"] = next_at
+            if row.expires_at is not None and next_at > as_utc(row.expires_at):
+                values["gave_up_at"] = now
+                log.error(
+                    "giving up on %s %s to %s after %d attempts: %s",
+                    row.kind,
+                    row.id,
+                    row.url,
+                    attempts,
+                    error,
+                )
+            else:
+                log.warning(
+                    "%s %s to %s failed (attempt %d), retry in %.1fs: %s",
+                    row.kind,
+                    row.id,
+                    row.url,
+                    attempts,
+                    delay,
+                    error,
+                )
+        async with self._sessions.begin() as s:
+            await s.execute(update(Outbox).where(Outbox.id == row.id).values(**values))

@@ -1,0 +1,35 @@
+"""Station connectors as OCPI EVSEs (OCPP 1.6: one EVSE per connector)."""
+
+from __future__ import annotations
+
+# OCPP 1.6 ChargePointStatus → OCPI EvseStatus. OCPI CHARGING means "in use", so the
+# in-transaction states (Preparing … Finishing) all map to it.
+OCPP16_TO_EVSE_STATUS: dict[str, str] = {
+    "Available": "AVAILABLE",
+    "Preparing": "CHARGING",
+    "Charging": "CHARGING",
+    "SuspendedEV": "CHARGING",
+    "SuspendedEVSE": "CHARGING",
+    "Finishing": "CHARGING",
+    "Reserved": "RESERVED",
+    "Unavailable": "INOPERATIVE",
+    "Faulted": "OUTOFORDER",
+}
+
+
+def evse_status_of(ocpp_status: str | None) -> str:
+    if ocpp_status is None:
+        return "UNKNOWN"
+    return OCPP16_TO_EVSE_STATUS.get(ocpp_status, "UNKNOWN")
+
+
+def evse_uid(station_id: str, connector_id: int) -> str:
+    return f"{station_id}-{connector_id}"
+
+
+def parse_evse_uid(uid: str) -> tuple[str, int] | None:
+    """Split `{station_id}-{connector_id}`; station ids may contain dashes themselves."""
+    station_id, sep, connector = uid.rpartition("-")
+    if not sep or not station_id or not connector.isdigit():
+        return None
+    return station_id, int(connector)

@@ -1,0 +1,149 @@
+"""Credentials module, both versions: the token A → B → C handshake, update and unregister."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.responses import Response
+
+from chargegate.service.parties import Caller
+from chargegate.settings import Settings
+
+from . import status
+from .auth import AnyCaller
+from .client import PeerApiError, discover
+from .envelope import NotRegistered, OcpiError, ocpi_response, read_json, validation_message
+from .versions import VERSIONS, base
+
+router = APIRouter(prefix="/ocpi", tags=["OCPI credentials"])
+
+_TOKEN_CHARS = r"^[\x21-\x7e]+$"  # printable ASCII, no whitespace (2.2.1 credentials)
+
+
+class _BusinessDetails(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(max_length=100)
+
+
+class _Role221(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: str
+    business_details: _BusinessDetails
+    party_id: str = Field(min_length=3, max_length=3)
+    country_code: str = Field(min_length=2, max_length=2)
+
+
+class Credentials211(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    token: str = Field(min_length=1, max_length=64, pattern=_TOKEN_CHARS)
+    url: str = Field(max_length=255, pattern=r"^https?://")
+    business_details: _BusinessDetails
+    party_id: str = Field(min_length=3, max_length=3)
+    country_code: str = Field(min_length=2, max_length=2)
+
+
+class Credentials221(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    token: str = Field(min_length=1, max_length=64, pattern=_TOKEN_CHARS)
+    url: str = Field(max_length=255, pattern=r"^https?://")
+    roles: list[_Role221] = Field(min_length=1)
+
+
+def _ours(settings: Settings, version: str, token: str) -> dict[str, Any]:
+    business = {"name": settings.business_name}
+    url = f"{base(settings)}/versions"
+    if version == "2.1.1":
+        return {
+            "token": token,
+            "url": url,
+            "business_details": business,
+            "party_id": settings.party_id,
+            "country_code": settings.country_code,
+        }
+    return {
+        "token": token,
+        "url": url,
+        "roles": [
+            {
+                "role": "CPO",
+                "business_details": business,
+                "party_id": settings.party_id,
+                "country_code": settings.country_code,
+            }
+        ],
+    }
+
+
+def _check_version(version: str) -> None:
+    if version not in VERSIONS:
+        raise OcpiError(status.UNSUPPORTED_VERSION, f"unsupported version {version!r}", 404)
+
+
+async def _handshake(request: Request, version: str, caller: Caller) -> Response:
+    """Read the peer's credentials, call its versions with token B, answer with a new token C."""
+    body = await read_json(request)
+    model = Credentials211 if version == "2.1.1" else Credentials221
+    try:
+        creds = model.model_validate(body)
+    except ValidationError as exc:
+        raise OcpiError(status.INVALID_PARAMETERS, validation_message(exc)) from exc
+    party = caller.party
+    if isinstance(creds, Credentials211):
+        identities = {(creds.country_code.upper(), creds.party_id.upper())}
+        business: dict[str, Any] | None = creds.business_details.model_dump()
+    else:
+        identities = {(r.country_code.upper(), r.party_id.upper()) for r in creds.roles}
+        business = creds.roles[0].business_details.model_dump()
+    if (party.country_code, party.party_id) not in identities:
+        raise OcpiError(
+            status.INVALID_PARAMETERS,
+            f"credentials name {sorted(identities)}, but this token was issued to "
+            f"{party.country_code}/{party.party_id}",
+        )
+    app = request.app.state
+    try:
+        found = await discover(app.http, creds.url, version, creds.token)
+    except PeerApiError as exc:
+        raise OcpiError(status.UNABLE_TO_USE_CLIENT_API, f"cannot use your API: {exc}") from exc
+    token_c = await app.parties.register(
+        party.id,
+        token_b=creds.token,
+        versions_url=creds.url,
+        version=version,
+        endpoints=found.endpoints,
+        business_details=business,
+    )
+    return ocpi_response(_ours(app.settings, version, token_c))
+
+
+@router.get("/{version}/credentials", summary="Our credentials, as the caller should use them")
+async def get_credentials(version: str, request: Request, caller: AnyCaller) -> Response:
+    _check_version(version)
+    return ocpi_response(_ours(request.app.state.settings, version, caller.token))
+
+
+@router.post("/{version}/credentials", summary="Register: token A in, token C out")
+async def post_credentials(version: str, request: Request, caller: AnyCaller) -> Response:
+    _check_version(version)
+    if not caller.with_token_a:
+        raise NotRegistered("already registered; use PUT to update or DELETE to unregister")
+    return await _handshake(request, version, caller)
+
+
+@router.put("/{version}/credentials", summary="Update credentials or switch version")
+async def put_credentials(version: str, request: Request, caller: AnyCaller) -> Response:
+    _check_version(version)
+    if caller.with_token_a:
+        raise NotRegistered("not registered yet; POST your credentials first")
+    return await _handshake(request, version, caller)
+
+
+@router.delete("/{version}/credentials", summary="Unregister")
+async def delete_credentials(version: str, request: Request, caller: AnyCaller) -> Response:
+    _check_version(version)
+    if caller.with_token_a:
+        raise NotRegistered("not registered; nothing to delete")
+    await request.app.state.parties.unregister(caller.party.id)
+    return ocpi_response()

@@ -1,0 +1,96 @@
+"""The OCPI response envelope, OCPI errors, and reading a request body."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from chargegate.domain.clock import ocpi_datetime, utcnow
+
+from . import status
+
+
+class OcpiError(Exception):
+    """An answer with a non-1000 status code. HTTP 200 unless the spec names another status."""
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        http_status: int = 200,
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+        self.http_status = http_status
+        self.data = data
+        self.headers = headers or {}
+
+
+class Unauthorized(OcpiError):
+    def __init__(self, message: str) -> None:
+        super().__init__(status.CLIENT_ERROR, message, http_status=401)
+
+
+class NotRegistered(OcpiError):
+    """Credentials PUT/DELETE before registration, or POST after it: HTTP 405 (credentials)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(status.CLIENT_ERROR, message, http_status=405)
+
+
+def envelope(
+    data: Any = None, status_code: int = status.SUCCESS, message: str | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if data is not None:
+        body["data"] = data
+    body["status_code"] = status_code
+    body["status_message"] = message or ("Success" if status_code == status.SUCCESS else "Error")
+    body["timestamp"] = ocpi_datetime(utcnow())
+    return body
+
+
+def ocpi_response(
+    data: Any = None,
+    status_code: int = status.SUCCESS,
+    message: str | None = None,
+    http_status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return JSONResponse(
+        envelope(data, status_code, message), status_code=http_status, headers=headers
+    )
+
+
+def error_response(error: OcpiError) -> Response:
+    return ocpi_response(
+        error.data, error.status_code, error.message, error.http_status, error.headers
+    )
+
+
+async def read_json(request: Request) -> Any:
+    """The request body as JSON; HTTP 400 with 2001 when it is not JSON (spec: MUST)."""
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise OcpiError(
+            status.INVALID_PARAMETERS,
+            f"request body is not valid JSON: {exc}",
+            http_status=400,
+        ) from exc
+
+
+def validation_message(exc: Any) -> str:
+    """`token.uid: String should have at most 36 characters` — the field first, for people."""
+    parts = []
+    for error in exc.errors()[:5]:
+        location = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{location}: {error.get('msg')}")
+    return "Invalid or missing parameters: " + "; ".join(parts)

@@ -1,0 +1,30 @@
+"""Headers on requests we send to a peer (decisions.md, Delivery)."""
+
+from __future__ import annotations
+
+import uuid
+
+from .tokens import authorization_header
+
+
+def request_headers(
+    *,
+    version: str,
+    token: str,
+    correlation_id: str | None = None,
+    functional: bool = True,
+    from_party: tuple[str, str] | None = None,
+    to_party: tuple[str, str] | None = None,
+) -> dict[str, str]:
+    """`functional` is False for credentials/versions, which carry no routing headers."""
+    headers = {
+        "Authorization": authorization_header(version, token),
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "X-Request-ID": str(uuid.uuid4()),
+        "X-Correlation-ID": correlation_id or str(uuid.uuid4()),
+    }
+    if version.startswith("2.2") and functional and from_party and to_party:
+        headers["OCPI-from-country-code"], headers["OCPI-from-party-id"] = from_party
+        headers["OCPI-to-country-code"], headers["OCPI-to-party-id"] = to_party
+    return headers

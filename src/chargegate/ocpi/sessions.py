@@ -1,0 +1,50 @@
+"""Sessions module, CPO (Sender) interface: GET list (paginated) of the caller's sessions."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from sqlalchemy import func, select
+from starlette.responses import Response
+
+from chargegate.store.models import ChargingSession, Connector, Station
+
+from . import pagination
+from .auth import RegisteredCaller
+from .envelope import ocpi_response
+from .locations import objects_for
+from .routing_headers import response_routing_headers
+
+router = APIRouter(prefix="/ocpi/cpo", tags=["OCPI sessions (CPO)"])
+
+
+@router.get("/{version}/sessions", summary="Sessions of the calling party (paginated)")
+async def list_sessions(version: str, request: Request, caller: RegisteredCaller) -> Response:
+    objects = objects_for(version)
+    page = pagination.page_of(request)
+    query = select(ChargingSession).where(ChargingSession.party_id == caller.party.id)
+    if page.date_from is not None:
+        query = query.where(ChargingSession.last_updated >= page.date_from)
+    if page.date_to is not None:
+        query = query.where(ChargingSession.last_updated < page.date_to)
+    settings = request.app.state.settings
+    async with request.app.state.sessions() as s:
+        total = await s.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = list(
+            await s.scalars(
+                query.order_by(ChargingSession.pk).offset(page.offset).limit(page.limit)
+            )
+        )
+        data = []
+        for row in rows:
+            station = await s.get(Station, row.station_id)
+            if station is None:
+                continue
+            connectors = list(
+                await s.scalars(select(Connector).where(Connector.station_id == station.id))
+            )
+            data.append(
+                objects.session_object(row, station, connectors, settings, party=caller.party)
+            )
+    headers = pagination.headers(request, page, total)
+    headers.update(response_routing_headers(request, caller, version))
+    return ocpi_response(data, headers=headers)

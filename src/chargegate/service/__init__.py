@@ -1,0 +1,1 @@
+"""Use cases: submit and resolve commands, station events, parties."""

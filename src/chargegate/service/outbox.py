@@ -1,0 +1,44 @@
+"""Writing to the outbox, always inside the transaction that decided what to send."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chargegate.domain.clock import utcnow
+from chargegate.store.models import Outbox, Party
+
+
+def enqueue(
+    session: AsyncSession,
+    *,
+    kind: str,
+    party: Party,
+    method: str,
+    url: str,
+    body: dict[str, Any],
+    correlation_id: str | None,
+    command_id: str | None = None,
+    fifo: bool = False,
+    horizon: float | None = None,
+) -> Outbox:
+    now = utcnow()
+    row = Outbox(
+        kind=kind,
+        party_id=party.id,
+        method=method,
+        url=url,
+        body=body,
+        ocpi_version=party.ocpi_version or "2.2.1",
+        correlation_id=correlation_id,
+        command_id=command_id,
+        fifo=fifo,
+        attempts=0,
+        next_attempt_at=now,
+        expires_at=now + timedelta(seconds=horizon) if horizon is not None else None,
+        created_at=now,
+    )
+    session.add(row)
+    return row

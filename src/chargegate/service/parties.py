@@ -1,0 +1,125 @@
+"""Peers: registration by the operator, lookup by token, the credentials handshake's state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from chargegate.domain.clock import utcnow
+from chargegate.ocpi.tokens import new_token, token_hash
+from chargegate.store.models import Party
+
+ROLES = ("EMSP", "CPO", "HUB", "NSP", "OTHER")
+PROFILES = ("gireve",)
+
+
+class PartyExists(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    party: Party
+    token: str
+    with_token_a: bool
+
+
+class PartyService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def add(
+        self,
+        *,
+        role: str,
+        country_code: str,
+        party_id: str,
+        name: str | None = None,
+        profile: str | None = None,
+    ) -> tuple[Party, str]:
+        """Register a peer and return its one-time token A (only its hash is stored)."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        if len(country_code) != 2 or len(party_id) != 3:
+            raise ValueError("country code has 2 characters and party id 3 (OCPI CiString)")
+        if profile is not None and profile not in PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(PROFILES)}")
+        token_a = new_token()
+        party = Party(
+            role=role,
+            country_code=country_code.upper(),
+            party_id=party_id.upper(),
+            name=name,
+            profile=profile,
+            token_a_hash=token_hash(token_a),
+            endpoints={},
+            state="PENDING",
+            created_at=utcnow(),
+        )
+        try:
+            async with self._sessions.begin() as s:
+                s.add(party)
+        except IntegrityError as exc:
+            raise PartyExists(
+                f"a {role} party {country_code}/{party_id} is already registered"
+            ) from exc
+        return party, token_a
+
+    async def all(self) -> list[Party]:
+        async with self._sessions() as s:
+            return list(await s.scalars(select(Party).order_by(Party.id)))
+
+    async def by_token(self, candidates: list[str]) -> Caller | None:
+        hashes = {token_hash(c): c for c in candidates}
+        if not hashes:
+            return None
+        async with self._sessions() as s:
+            party = await s.scalar(
+                select(Party).where(
+                    or_(Party.token_a_hash.in_(hashes), Party.token_c_hash.in_(hashes))
+                )
+            )
+        if party is None:
+            return None
+        if party.token_c_hash in hashes:
+            return Caller(party, hashes[party.token_c_hash], with_token_a=False)
+        assert party.token_a_hash is not None
+        return Caller(party, hashes[party.token_a_hash], with_token_a=True)
+
+    async def register(
+        self,
+        party_pk: int,
+        *,
+        token_b: str,
+        versions_url: str,
+        version: str,
+        endpoints: dict[str, str],
+        business_details: dict[str, Any] | None,
+    ) -> str:
+        """Store what the handshake learnt, void token A and the old token C; return a new C."""
+        token_c = new_token()
+        async with self._sessions.begin() as s:
+            party = await s.get(Party, party_pk)
+            assert party is not None
+            party.token_b = token_b
+            party.versions_url = versions_url
+            party.ocpi_version = version
+            party.endpoints = endpoints
+            party.business_details = business_details
+            party.token_a_hash = None
+            party.token_c_hash = token_hash(token_c)
+            party.state = "REGISTERED"
+            party.registered_at = utcnow()
+        return token_c
+
+    async def unregister(self, party_pk: int) -> None:
+        async with self._sessions.begin() as s:
+            party = await s.get(Party, party_pk)
+            assert party is not None
+            party.token_c_hash = None
+            party.token_b = None
+            party.state = "UNREGISTERED"

@@ -1,0 +1,48 @@
+"""Configuration from CHARGEGATE_* environment variables, with single-machine defaults."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHARGEGATE_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./chargegate.db"
+    public_url: str = "http://127.0.0.1:8080"
+    country_code: str = Field("NL", min_length=2, max_length=2)
+    party_id: str = Field("CGW", min_length=3, max_length=3)
+    business_name: str = "chargegate CPO"
+    currency: str = "EUR"
+
+    # Seconds announced to the eMSP as CommandResponse.timeout (2.2.1).
+    command_timeout: float = 60.0
+    # The station must answer this many seconds before the announced timeout ends, so that
+    # TIMEOUT reaches the eMSP before it gives up on the command (decisions.md, Delivery).
+    command_timeout_margin: float = 10.0
+
+    # Outbox delivery: jittered exponential backoff.
+    delivery_retry_base: float = 1.0
+    delivery_retry_max: float = 300.0
+    delivery_result_horizon: float = 3600.0
+    delivery_poll_interval: float = 1.0
+    delivery_http_timeout: float = 10.0
+    delivery_lease: float = 30.0
+
+    # How long a START_SESSION may wait for the station's StartTransaction to be linked to it.
+    session_link_window: float = 900.0
+
+    heartbeat_interval: int = 300
+    ws_per_message_deflate: bool = False
+
+    @cached_property
+    def station_deadline(self) -> float:
+        """Seconds a station gets to answer an OCPP call made for an OCPI command."""
+        return max(self.command_timeout - self.command_timeout_margin, self.command_timeout / 2)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

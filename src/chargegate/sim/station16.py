@@ -1,0 +1,794 @@
+"""One simulated OCPP 1.6J charge point: connects to a CSMS, boots, answers CALLs as scripted."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from types import TracebackType
+from typing import Any
+
+from ocpp.exceptions import InternalError, OCPPError
+from ocpp.exceptions import NotImplementedError as OcppNotImplementedError
+from ocpp.messages import MessageType, unpack
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call, call_result, datatypes, enums
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.typing import Subprotocol
+
+from chargegate.sim.configuration import Configuration, default_configuration
+from chargegate.sim.script import Behaviour, Script, status_for
+from chargegate.sim.state import (
+    Reservation,
+    StationState,
+    Transaction,
+    ocpp_timestamp,
+    parse_timestamp,
+    utc_now,
+)
+
+log = logging.getLogger(__name__)
+# The ocpp library logs every frame at INFO; a separate logger lets a fleet silence that alone.
+WIRE_LOGGER = logging.getLogger("chargegate.sim.wire")
+
+SUBPROTOCOL = Subprotocol("ocpp1.6")
+# Used until the CSMS announces its interval in BootNotification.conf.
+DEFAULT_HEARTBEAT_INTERVAL = 60
+# What a failed connect or boot raises; run() retries after these when asked to reconnect.
+CONNECT_ERRORS = (OSError, InvalidHandshake, TimeoutError, ConnectionClosed, OCPPError)
+
+FollowUp = Callable[[], Coroutine[Any, Any, None]]
+Status = enums.ChargePointStatus
+
+
+class SimulatedStation16(ChargePoint):
+    """The client side of an OCPP 1.6J connection, behaving like a simple AC station.
+
+    `auto_transactions` makes the station play its part after accepted commands: a remote start
+    plugs in and starts a transaction, a remote stop or unlock ends it, a reset stops
+    transactions and boots again. Without it, accepted commands are only answered.
+    """
+
+    def __init__(
+        self,
+        station_id: str,
+        url_base: str,
+        connectors: int = 2,
+        script: Script | None = None,
+        heartbeat_interval: float | None = None,
+        auto_transactions: bool = True,
+        meter_wh_per_tick: int = 250,
+        meter_interval: float | None = None,
+        response_timeout: float = 30.0,
+        vendor: str = "chargegate",
+        model: str = "SimStation16",
+    ) -> None:
+        if connectors < 1:
+            raise ValueError(f"a station needs at least one connector, got {connectors}")
+        super().__init__(station_id, None, response_timeout=response_timeout, logger=WIRE_LOGGER)
+        self.url = f"{url_base.rstrip('/')}/{station_id}"
+        self.script = script if script is not None else Script()
+        self.connectors = connectors
+        self.heartbeat_interval = heartbeat_interval
+        self.auto_transactions = auto_transactions
+        self.meter_wh_per_tick = meter_wh_per_tick
+        self.meter_interval = meter_interval
+        self.vendor = vendor
+        self.model = model
+        self.state = StationState(connectors)
+        self.configuration = Configuration(
+            default_configuration(connectors, DEFAULT_HEARTBEAT_INTERVAL)
+        )
+        self.boot_status: str | None = None
+        # Set once BootNotification is accepted and the initial statuses are sent.
+        self.ready = asyncio.Event()
+        # Every CALL the CSMS sent, as (action, camelCase payload as on the wire).
+        self.received: list[tuple[str, dict[str, Any]]] = []
+
+        self._ws: ClientConnection | None = None
+        self._serve_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self._arrival = asyncio.Event()
+        self._taken: dict[str, int] = {}
+        # Per CALL unique id: the behaviour drawn from the script, and what to do once answered.
+        self._behaviours: dict[str, Behaviour] = {}
+        self._follow_ups: dict[str, list[FollowUp]] = {}
+        # Connectors between an accepted remote start and its StartTransaction.conf.
+        self._starting: set[int] = set()
+        self._samplers: dict[int, asyncio.Task[None]] = {}
+        self._reservation_timers: dict[int, asyncio.Task[None]] = {}
+
+    # -- state shortcuts tests read ---------------------------------------------------------
+
+    @property
+    def reservations(self) -> dict[int, Reservation]:
+        return self.state.reservations
+
+    @property
+    def transactions(self) -> dict[int, Transaction]:
+        return self.state.transactions
+
+    @property
+    def connector_status(self) -> dict[int, str]:
+        return self.state.status
+
+    @property
+    def connected(self) -> bool:
+        return self._serve_task is not None and not self._serve_task.done()
+
+    # -- connection lifecycle ---------------------------------------------------------------
+
+    async def __aenter__(self) -> SimulatedStation16:
+        await self.connect_and_boot()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def connect_and_boot(self) -> None:
+        """Connect, boot until accepted, report every connector; return once `ready` is set."""
+        if self.connected:
+            raise RuntimeError(f"{self.id} is already connected")
+        self._closing = False
+        self.ready.clear()
+        ws = await connect(self.url, subprotocols=[SUBPROTOCOL], compression=None)
+        if ws.subprotocol != SUBPROTOCOL:
+            await ws.close()
+            raise ConnectionError(f"{self.url} did not agree to subprotocol {SUBPROTOCOL}")
+        self._ws = ws
+        self._connection = ws
+        # Responses left from a previous connection must not be matched to new CALLs.
+        self._response_queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._serve_task = asyncio.create_task(self._serve(), name=f"{self.id}:serve")
+        log.info("%s: connected to %s", self.id, self.url)
+        try:
+            await self._boot_until_accepted()
+            for connector_id in range(self.connectors + 1):
+                await self.send_status(connector_id, self.state.status[connector_id])
+        except BaseException:
+            await self._disconnect()
+            raise
+        self._spawn(self._heartbeat_loop(), "heartbeat")
+        self._resume_timers()
+        self.ready.set()
+        log.info("%s: booted, %d connectors available", self.id, self.connectors)
+
+    async def run(self, reconnect_delay: float | None = None) -> None:
+        """Connect, boot and serve until closed; with `reconnect_delay`, reconnect after every
+        lost or refused connection until `close()` is called."""
+        try:
+            while True:
+                try:
+                    await self.connect_and_boot()
+                except CONNECT_ERRORS as exc:
+                    if reconnect_delay is None or self._closing:
+                        raise
+                    log.warning(
+                        "%s: cannot connect (%s), retrying in %ss", self.id, exc, reconnect_delay
+                    )
+                    await asyncio.sleep(reconnect_delay)
+                    continue
+                await self.wait_closed()
+                if self._closing or reconnect_delay is None:
+                    return
+                log.info("%s: connection lost, reconnecting in %ss", self.id, reconnect_delay)
+                await asyncio.sleep(reconnect_delay)
+        finally:
+            await self.close()
+
+    async def wait_closed(self) -> None:
+        if self._serve_task is not None:
+            # Shielded: a cancelled waiter must not take the receive loop down with it.
+            await asyncio.shield(self._serve_task)
+
+    async def close(self) -> None:
+        self._closing = True
+        await self._disconnect()
+
+    async def _disconnect(self) -> None:
+        self._cancel_tasks()
+        if self._ws is not None:
+            await self._ws.close()
+        if self._serve_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._serve_task
+        await self._drain_tasks()
+
+    async def _serve(self) -> None:
+        try:
+            await self.start()
+        except ConnectionClosed as exc:
+            log.info("%s: disconnected (%s)", self.id, exc)
+        finally:
+            self.ready.clear()
+            self._cancel_tasks()
+
+    def _resume_timers(self) -> None:
+        """Restart what a lost connection cancelled: reservation expiry and meter sampling."""
+        for reservation in self.state.reservations.values():
+            timer = self._reservation_timers.get(reservation.reservation_id)
+            if timer is None or timer.done():
+                self._reservation_timers[reservation.reservation_id] = self._spawn(
+                    self._expire(reservation), f"reservation-{reservation.reservation_id}"
+                )
+        if not self.meter_interval:
+            return
+        for transaction_id in self.state.transactions:
+            sampler = self._samplers.get(transaction_id)
+            if sampler is None or sampler.done():
+                self._samplers[transaction_id] = self._spawn(
+                    self._sample_meter(transaction_id, self.meter_interval),
+                    f"meter-{transaction_id}",
+                )
+
+    def _cancel_tasks(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def _drain_tasks(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro, name=f"{self.id}:{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None and not isinstance(exc, ConnectionClosed):
+            log.warning("%s: %s failed: %r", self.id, task.get_name(), exc, exc_info=exc)
+
+    async def _boot_until_accepted(self) -> None:
+        while True:
+            result = await self.boot()
+            if result.status == enums.RegistrationStatus.accepted:
+                return
+            # Pending/Rejected: OCPP 1.6 §4.2 lets the station retry after the given interval.
+            await asyncio.sleep(result.interval if result.interval > 0 else 10)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            interval = self._heartbeat_seconds()
+            if interval <= 0:
+                # The CSMS asked for no heartbeats; look again in case that changes.
+                await asyncio.sleep(1)
+                continue
+            await asyncio.sleep(interval)
+            try:
+                await self.send_heartbeat()
+            except (TimeoutError, OCPPError) as exc:
+                log.warning("%s: heartbeat failed: %r", self.id, exc)
+
+    def _heartbeat_seconds(self) -> float:
+        if self.heartbeat_interval is not None:
+            return self.heartbeat_interval
+        return self.configuration.get_int(
+            enums.ConfigurationKey.heartbeat_interval, DEFAULT_HEARTBEAT_INTERVAL
+        )
+
+    # -- messages the station sends ---------------------------------------------------------
+
+    async def boot(self) -> call_result.BootNotification:
+        result = await self.call(
+            call.BootNotification(
+                charge_point_model=self.model,
+                charge_point_vendor=self.vendor,
+                charge_point_serial_number=self.id[:25],
+                firmware_version="chargegate-sim",
+            ),
+            suppress=False,
+        )
+        self.boot_status = result.status
+        if result.status == enums.RegistrationStatus.accepted and result.interval > 0:
+            self.configuration.set(enums.ConfigurationKey.heartbeat_interval, str(result.interval))
+        return result
+
+    async def send_heartbeat(self) -> str:
+        result = await self.call(call.Heartbeat(), suppress=False)
+        current_time: str = result.current_time
+        return current_time
+
+    async def send_status(
+        self,
+        connector_id: int,
+        status: str,
+        error_code: str = enums.ChargePointErrorCode.no_error,
+    ) -> None:
+        self.state.status[connector_id] = status
+        await self.call(
+            call.StatusNotification(
+                connector_id=connector_id,
+                error_code=enums.ChargePointErrorCode(error_code),
+                status=enums.ChargePointStatus(status),
+                timestamp=ocpp_timestamp(),
+            ),
+            suppress=False,
+        )
+
+    async def authorize(self, id_tag: str) -> str:
+        """Send Authorize; return idTagInfo.status."""
+        result = await self.call(call.Authorize(id_tag=id_tag), suppress=False)
+        status: str = result.id_tag_info["status"]
+        return status
+
+    async def start_transaction(
+        self, connector_id: int, id_tag: str, reservation_id: int | None = None
+    ) -> int:
+        """Send StartTransaction and return the CSMS's transactionId.
+
+        Without `reservation_id`, a live reservation of `id_tag` on the connector is used, as a
+        real station would; a used reservation ends.
+        """
+        if reservation_id is None:
+            reservation = self.state.reservation_for(connector_id, id_tag)
+            reservation_id = reservation.reservation_id if reservation else None
+        meter_start = self.state.meter_wh[connector_id]
+        started_at = utc_now()
+        result = await self.call(
+            call.StartTransaction(
+                connector_id=connector_id,
+                id_tag=id_tag,
+                meter_start=meter_start,
+                timestamp=ocpp_timestamp(started_at),
+                reservation_id=reservation_id,
+            ),
+            suppress=False,
+        )
+        transaction_id: int = result.transaction_id
+        self.state.transactions[transaction_id] = Transaction(
+            transaction_id=transaction_id,
+            connector_id=connector_id,
+            id_tag=id_tag,
+            meter_start=meter_start,
+            started_at=started_at,
+            reservation_id=reservation_id,
+            authorization=result.id_tag_info["status"],
+        )
+        if reservation_id is not None:
+            self._forget_reservation(reservation_id)
+        if self.meter_interval:
+            self._samplers[transaction_id] = self._spawn(
+                self._sample_meter(transaction_id, self.meter_interval), f"meter-{transaction_id}"
+            )
+        return transaction_id
+
+    async def stop_transaction(self, transaction_id: int, reason: str = "Local") -> None:
+        """Send StopTransaction; the final meter reading adds one tick of energy."""
+        tx = self.state.transactions.pop(transaction_id, None)
+        if tx is None:
+            raise ValueError(f"{self.id} has no transaction {transaction_id}")
+        sampler = self._samplers.pop(transaction_id, None)
+        if sampler is not None and sampler is not asyncio.current_task():
+            sampler.cancel()
+        meter_stop = self._tick(tx.connector_id)
+        await self.call(
+            call.StopTransaction(
+                meter_stop=meter_stop,
+                timestamp=ocpp_timestamp(),
+                transaction_id=transaction_id,
+                reason=enums.Reason(reason),
+                id_tag=tx.id_tag,
+            ),
+            suppress=False,
+        )
+
+    async def send_meter_values(
+        self,
+        connector_id: int,
+        transaction_id: int | None,
+        wh: int,
+        context: str = enums.ReadingContext.sample_periodic,
+    ) -> None:
+        """Report `wh` as the connector's Energy.Active.Import.Register (and remember it)."""
+        if connector_id in self.state.meter_wh:
+            self.state.meter_wh[connector_id] = wh
+        sample = datatypes.SampledValue(
+            value=str(wh),
+            context=enums.ReadingContext(context),
+            measurand=enums.Measurand.energy_active_import_register,
+            location=enums.Location.outlet,
+            unit=enums.UnitOfMeasure.wh,
+        )
+        await self.call(
+            call.MeterValues(
+                connector_id=connector_id,
+                meter_value=[
+                    datatypes.MeterValue(timestamp=ocpp_timestamp(), sampled_value=[sample])
+                ],
+                transaction_id=transaction_id,
+            ),
+            suppress=False,
+        )
+
+    def _tick(self, connector_id: int) -> int:
+        self.state.meter_wh[connector_id] += self.meter_wh_per_tick
+        return self.state.meter_wh[connector_id]
+
+    async def _sample_meter(self, transaction_id: int, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            tx = self.state.transactions.get(transaction_id)
+            if tx is None:
+                return
+            await self.send_meter_values(
+                tx.connector_id, transaction_id, self._tick(tx.connector_id)
+            )
+
+    # -- what the CSMS sent -----------------------------------------------------------------
+
+    # A timeout argument rather than asyncio.timeout() around the call keeps test lines short.
+    async def wait_for_call(self, action: str, timeout: float = 1.0) -> dict[str, Any]:
+        """Payload of the next CALL of `action` not returned by an earlier wait_for_call,
+        waiting up to `timeout` seconds for it; TimeoutError if none arrives."""
+        async with asyncio.timeout(timeout):
+            while True:
+                arrival = self._arrival
+                wanted = self._taken.get(action, 0)
+                seen = [payload for name, payload in self.received if name == action]
+                if len(seen) > wanted:
+                    self._taken[action] = wanted + 1
+                    return seen[wanted]
+                await arrival.wait()
+
+    def calls(self, action: str) -> list[dict[str, Any]]:
+        return [payload for name, payload in self.received if name == action]
+
+    def _record(self, action: str, payload: dict[str, Any]) -> None:
+        self.received.append((action, payload))
+        # Swap before setting so that waiters woken now re-check against a fresh event.
+        arrival, self._arrival = self._arrival, asyncio.Event()
+        arrival.set()
+
+    async def route_message(self, raw_msg: str) -> None:
+        try:
+            msg = unpack(raw_msg)
+        except OCPPError:
+            await super().route_message(raw_msg)  # the library logs what was wrong with it
+            return
+        if msg.message_type_id != MessageType.Call:
+            await super().route_message(raw_msg)
+            return
+
+        self._record(msg.action, msg.payload)
+        behaviour = self.script.take(msg.action)
+        if behaviour == Behaviour.SILENT:
+            # Dropped here rather than in a sleeping handler: start() handles one frame at a
+            # time, so a handler that waits would stall every later frame too.
+            log.info("%s: staying silent on %s %s", self.id, msg.action, msg.unique_id)
+            return
+        if behaviour == Behaviour.DISCONNECT:
+            log.info("%s: disconnecting on %s %s", self.id, msg.action, msg.unique_id)
+            if self._ws is not None:
+                await self._ws.close()
+            return
+        if behaviour in (Behaviour.CALL_ERROR, Behaviour.NOT_IMPLEMENTED):
+            error: OCPPError = (
+                InternalError(details={"cause": f"{msg.action} scripted to fail"})
+                if behaviour == Behaviour.CALL_ERROR
+                else OcppNotImplementedError(details={"cause": f"{msg.action} scripted as absent"})
+            )
+            await self._send(msg.create_call_error(error).to_json())
+            return
+
+        self._behaviours[msg.unique_id] = behaviour
+        try:
+            await super().route_message(raw_msg)
+        finally:
+            self._behaviours.pop(msg.unique_id, None)
+            follow_ups = self._follow_ups.pop(msg.unique_id, [])
+        # Only now is the CALLRESULT on the wire: what the station does next must come after it.
+        for follow_up in follow_ups:
+            self._spawn(follow_up(), f"{msg.action}-follow-up")
+
+    def _answer(self, unique_id: str, action: str) -> str:
+        behaviour = self._behaviours.get(unique_id) or self.script.behaviour(action)
+        return status_for(action, behaviour)
+
+    def _after_answer(self, unique_id: str, follow_up: FollowUp) -> None:
+        self._follow_ups.setdefault(unique_id, []).append(follow_up)
+
+    # -- CALL handlers ----------------------------------------------------------------------
+
+    @on(enums.Action.remote_start_transaction)
+    def on_remote_start_transaction(
+        self,
+        id_tag: str,
+        call_unique_id: str,
+        connector_id: int | None = None,
+        **_: Any,
+    ) -> call_result.RemoteStartTransaction:
+        status = self._answer(call_unique_id, enums.Action.remote_start_transaction)
+        if status == enums.RemoteStartStopStatus.accepted:
+            target = connector_id if connector_id is not None else self.state.pick_connector(id_tag)
+            if target is None or not self._can_start(target, id_tag):
+                status = enums.RemoteStartStopStatus.rejected
+            elif self.auto_transactions:
+                self._starting.add(target)
+                self._after_answer(call_unique_id, lambda: self._remote_start_flow(target, id_tag))
+        return call_result.RemoteStartTransaction(status=enums.RemoteStartStopStatus(status))
+
+    def _can_start(self, connector_id: int, id_tag: str) -> bool:
+        if not self.state.has_connector(connector_id) or connector_id in self._starting:
+            return False
+        if self.state.transaction_on(connector_id) is not None:
+            return False
+        if self.state.status[connector_id] in (Status.unavailable, Status.faulted):
+            return False
+        reservation = self.state.reservation_on(connector_id)
+        return reservation is None or reservation.id_tag == id_tag
+
+    async def _remote_start_flow(self, connector_id: int, id_tag: str) -> None:
+        try:
+            if self.configuration.get_bool(enums.ConfigurationKey.authorize_remote_tx_requests):
+                if await self.authorize(id_tag) != enums.AuthorizationStatus.accepted:
+                    return
+            await self.send_status(connector_id, Status.preparing)
+            transaction_id = await self.start_transaction(connector_id, id_tag)
+        finally:
+            self._starting.discard(connector_id)
+        tx = self.state.transactions[transaction_id]
+        if tx.authorization != enums.AuthorizationStatus.accepted and self.configuration.get_bool(
+            enums.ConfigurationKey.stop_transaction_on_invalid_id
+        ):
+            await self._end_transaction(transaction_id, enums.Reason.de_authorized)
+            return
+        await self.send_status(connector_id, Status.charging)
+
+    async def _end_transaction(self, transaction_id: int, reason: str) -> None:
+        tx = self.state.transactions.get(transaction_id)
+        if tx is None:
+            return  # already ended by a command that arrived just before
+        connector_id = tx.connector_id
+        await self.stop_transaction(transaction_id, reason)
+        await self.send_status(connector_id, Status.finishing)
+        await self.send_status(connector_id, Status.available)
+
+    @on(enums.Action.remote_stop_transaction)
+    def on_remote_stop_transaction(
+        self, transaction_id: int, call_unique_id: str, **_: Any
+    ) -> call_result.RemoteStopTransaction:
+        status = self._answer(call_unique_id, enums.Action.remote_stop_transaction)
+        if status == enums.RemoteStartStopStatus.accepted:
+            if transaction_id not in self.state.transactions:
+                status = enums.RemoteStartStopStatus.rejected
+            elif self.auto_transactions:
+                self._after_answer(
+                    call_unique_id,
+                    lambda: self._end_transaction(transaction_id, enums.Reason.remote),
+                )
+        return call_result.RemoteStopTransaction(status=enums.RemoteStartStopStatus(status))
+
+    @on(enums.Action.reserve_now)
+    def on_reserve_now(
+        self,
+        connector_id: int,
+        expiry_date: str,
+        id_tag: str,
+        reservation_id: int,
+        call_unique_id: str,
+        parent_id_tag: str | None = None,
+        **_: Any,
+    ) -> call_result.ReserveNow:
+        status = self._answer(call_unique_id, enums.Action.reserve_now)
+        if status == enums.ReservationStatus.accepted:
+            status = self._reservation_verdict(connector_id, reservation_id)
+        if status == enums.ReservationStatus.accepted:
+            try:
+                expiry = parse_timestamp(expiry_date)
+            except ValueError:
+                status = enums.ReservationStatus.rejected
+            else:
+                # Stored now rather than in the follow-up, so that a CALL right behind sees it.
+                reservation = Reservation(
+                    reservation_id, connector_id, id_tag, expiry, parent_id_tag
+                )
+                replaced = self._forget_reservation(reservation_id)
+                self.state.reservations[reservation_id] = reservation
+                self._reservation_timers[reservation_id] = self._spawn(
+                    self._expire(reservation), f"reservation-{reservation_id}"
+                )
+                self._after_answer(
+                    call_unique_id, lambda: self._show_reservation(reservation, replaced)
+                )
+        return call_result.ReserveNow(status=enums.ReservationStatus(status))
+
+    def _reservation_verdict(self, connector_id: int, reservation_id: int) -> str:
+        """What a willing station answers, given the connector's state."""
+        if connector_id == 0:
+            zero_ok = self.configuration.get_bool(
+                enums.ConfigurationKey.reserve_connector_zero_supported
+            )
+            return enums.ReservationStatus.accepted if zero_ok else enums.ReservationStatus.rejected
+        if not self.state.has_connector(connector_id):
+            return enums.ReservationStatus.rejected
+        status = self.state.status[connector_id]
+        if status == Status.faulted:
+            return enums.ReservationStatus.faulted
+        if status == Status.unavailable:
+            return enums.ReservationStatus.unavailable
+        if self.state.transaction_on(connector_id) or connector_id in self._starting:
+            return enums.ReservationStatus.occupied
+        holder = self.state.reservation_on(connector_id)
+        if holder is not None and holder.reservation_id != reservation_id:
+            return enums.ReservationStatus.occupied
+        return enums.ReservationStatus.accepted
+
+    def _forget_reservation(self, reservation_id: int) -> Reservation | None:
+        timer = self._reservation_timers.pop(reservation_id, None)
+        if timer is not None and timer is not asyncio.current_task():
+            timer.cancel()
+        return self.state.reservations.pop(reservation_id, None)
+
+    async def _show_reservation(
+        self, reservation: Reservation, replaced: Reservation | None
+    ) -> None:
+        if replaced is not None and replaced.connector_id != reservation.connector_id:
+            await self._release_connector(replaced.connector_id)
+        connector_id = reservation.connector_id
+        if connector_id > 0 and self.state.status[connector_id] == Status.available:
+            await self.send_status(connector_id, Status.reserved)
+
+    async def _release_connector(self, connector_id: int) -> None:
+        """Back to Available when the last reservation holding the connector is gone."""
+        if connector_id == 0 or self.state.status[connector_id] != Status.reserved:
+            return
+        if self.state.reservation_on(connector_id) is None:
+            await self.send_status(connector_id, Status.available)
+
+    async def _expire(self, reservation: Reservation) -> None:
+        delay = (reservation.expiry - utc_now()).total_seconds()
+        await asyncio.sleep(max(delay, 0))
+        if self.state.reservations.get(reservation.reservation_id) is reservation:
+            self._forget_reservation(reservation.reservation_id)
+            log.info("%s: reservation %d expired", self.id, reservation.reservation_id)
+            await self._release_connector(reservation.connector_id)
+
+    @on(enums.Action.cancel_reservation)
+    def on_cancel_reservation(
+        self, reservation_id: int, call_unique_id: str, **_: Any
+    ) -> call_result.CancelReservation:
+        status = self._answer(call_unique_id, enums.Action.cancel_reservation)
+        reservation = self.state.reservations.get(reservation_id)
+        if reservation is None or reservation.expired():
+            # OCPP 1.6 §5.3: an unknown reservation is Rejected whatever the script says.
+            status = enums.CancelReservationStatus.rejected
+        elif status == enums.CancelReservationStatus.accepted:
+            self._forget_reservation(reservation_id)
+            self._after_answer(
+                call_unique_id, lambda: self._release_connector(reservation.connector_id)
+            )
+        return call_result.CancelReservation(status=enums.CancelReservationStatus(status))
+
+    @on(enums.Action.unlock_connector)
+    def on_unlock_connector(
+        self, connector_id: int, call_unique_id: str, **_: Any
+    ) -> call_result.UnlockConnector:
+        status = self._answer(call_unique_id, enums.Action.unlock_connector)
+        if status == enums.UnlockStatus.unlocked:
+            tx = self.state.transaction_on(connector_id)
+            if not self.state.has_connector(connector_id):
+                status = enums.UnlockStatus.not_supported
+            elif tx is not None and self.auto_transactions:
+                # OCPP 1.6 §5.18: a transaction on the connector is stopped before it unlocks.
+                self._after_answer(
+                    call_unique_id,
+                    lambda: self._end_transaction(tx.transaction_id, enums.Reason.unlock_command),
+                )
+        return call_result.UnlockConnector(status=enums.UnlockStatus(status))
+
+    @on(enums.Action.reset)
+    def on_reset(self, type: str, call_unique_id: str, **_: Any) -> call_result.Reset:
+        status = self._answer(call_unique_id, enums.Action.reset)
+        if status == enums.ResetStatus.accepted and self.auto_transactions:
+            self._after_answer(call_unique_id, lambda: self._reboot(enums.ResetType(type)))
+        return call_result.Reset(status=enums.ResetStatus(status))
+
+    async def _reboot(self, reset_type: enums.ResetType) -> None:
+        """Stop every transaction, then boot and report again.
+
+        The socket stays open: a real station reconnects after a reset, but re-using the
+        connection keeps tests and benchmarks free of reconnect timing.
+        """
+        reason = (
+            enums.Reason.hard_reset
+            if reset_type == enums.ResetType.hard
+            else enums.Reason.soft_reset
+        )
+        for transaction_id in list(self.state.transactions):
+            await self.stop_transaction(transaction_id, reason)
+        self.ready.clear()
+        await self._boot_until_accepted()
+        for connector_id in range(self.connectors + 1):
+            reserved = connector_id > 0 and self.state.reservation_on(connector_id) is not None
+            await self.send_status(connector_id, Status.reserved if reserved else Status.available)
+        self.ready.set()
+
+    @on(enums.Action.get_configuration)
+    def on_get_configuration(
+        self, key: list[str] | None = None, **_: Any
+    ) -> call_result.GetConfiguration:
+        known, unknown = self.configuration.lookup(key)
+        return call_result.GetConfiguration(configuration_key=known, unknown_key=unknown or None)
+
+    @on(enums.Action.change_configuration)
+    def on_change_configuration(
+        self, key: str, value: str, call_unique_id: str, **_: Any
+    ) -> call_result.ChangeConfiguration:
+        status = self._answer(call_unique_id, enums.Action.change_configuration)
+        if status == enums.ConfigurationStatus.accepted:
+            status = self.configuration.check_change(key)
+        if status in (
+            enums.ConfigurationStatus.accepted,
+            enums.ConfigurationStatus.reboot_required,
+        ):
+            self.configuration.set(key, value)
+        return call_result.ChangeConfiguration(status=enums.ConfigurationStatus(status))
+
+    @on(enums.Action.clear_cache)
+    def on_clear_cache(self, call_unique_id: str, **_: Any) -> call_result.ClearCache:
+        status = self._answer(call_unique_id, enums.Action.clear_cache)
+        return call_result.ClearCache(status=enums.ClearCacheStatus(status))
+
+    @on(enums.Action.trigger_message)
+    def on_trigger_message(
+        self,
+        requested_message: str,
+        call_unique_id: str,
+        connector_id: int | None = None,
+        **_: Any,
+    ) -> call_result.TriggerMessage:
+        status = self._answer(call_unique_id, enums.Action.trigger_message)
+        if status == enums.TriggerMessageStatus.accepted:
+            if connector_id is not None and connector_id not in self.state.status:
+                status = enums.TriggerMessageStatus.rejected
+            else:
+                trigger = enums.MessageTrigger(requested_message)
+                self._after_answer(
+                    call_unique_id, lambda: self._send_triggered(trigger, connector_id)
+                )
+        return call_result.TriggerMessage(status=enums.TriggerMessageStatus(status))
+
+    async def _send_triggered(
+        self, trigger: enums.MessageTrigger, connector_id: int | None
+    ) -> None:
+        if trigger == enums.MessageTrigger.boot_notification:
+            await self.boot()
+        elif trigger == enums.MessageTrigger.heartbeat:
+            await self.send_heartbeat()
+        elif trigger == enums.MessageTrigger.status_notification:
+            targets = [connector_id] if connector_id is not None else list(self.state.status)
+            for target in targets:
+                await self.send_status(target, self.state.status[target])
+        elif trigger == enums.MessageTrigger.meter_values:
+            targets = [connector_id] if connector_id else list(self.state.connector_ids)
+            for target in targets:
+                tx = self.state.transaction_on(target)
+                wh = self._tick(target) if tx is not None else self.state.meter_wh[target]
+                await self.send_meter_values(
+                    target,
+                    tx.transaction_id if tx is not None else None,
+                    wh,
+                    context=enums.ReadingContext.trigger,
+                )
+        elif trigger == enums.MessageTrigger.diagnostics_status_notification:
+            await self.call(
+                call.DiagnosticsStatusNotification(status=enums.DiagnosticsStatus.idle),
+                suppress=False,
+            )
+        elif trigger == enums.MessageTrigger.firmware_status_notification:
+            await self.call(
+                call.FirmwareStatusNotification(status=enums.FirmwareStatus.idle), suppress=False
+            )

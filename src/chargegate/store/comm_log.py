@@ -1,0 +1,127 @@
+"""The communication log writer: every OCPP frame, written in batches off the hot path."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from chargegate.domain.clock import utcnow
+
+from .models import OcppMessage
+
+log = logging.getLogger(__name__)
+
+MESSAGE_TYPES = {2: "CALL", 3: "CALLRESULT", 4: "CALLERROR"}
+
+
+@dataclass(slots=True)
+class Frame:
+    station_id: str
+    direction: str
+    message_type: str
+    action: str | None
+    unique_id: str | None
+    payload: Any
+    created_at: datetime
+
+
+def parse_frame(raw: str) -> tuple[str, str | None, str | None, Any]:
+    """(message type, unique id, action if a CALL, payload) of an OCPP-J frame, leniently."""
+    try:
+        msg = json.loads(raw)
+        kind = MESSAGE_TYPES.get(msg[0], "UNKNOWN")
+        unique_id = str(msg[1])
+    except (ValueError, TypeError, IndexError, KeyError):
+        return "UNPARSABLE", None, None, {"raw": raw[:4000]}
+    if kind == "CALL" and len(msg) >= 4:
+        return kind, unique_id, str(msg[2]), msg[3]
+    if kind == "CALLRESULT" and len(msg) >= 3:
+        return kind, unique_id, None, msg[2]
+    if kind == "CALLERROR" and len(msg) >= 4:
+        details = msg[4] if len(msg) > 4 else {}
+        return (
+            kind,
+            unique_id,
+            None,
+            {"errorCode": msg[2], "errorDescription": msg[3], "errorDetails": details},
+        )
+    return kind, unique_id, None, msg[2:] if len(msg) > 2 else None
+
+
+class CommunicationLog:
+    """Queues frames and inserts them in batches, so logging never waits on the database."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], batch_size: int = 500) -> None:
+        self._sessions = sessions
+        self._queue: asyncio.Queue[Frame] = asyncio.Queue()
+        self._batch_size = batch_size
+        self._task: asyncio.Task[None] | None = None
+
+    def record(
+        self, station_id: str, direction: str, raw: str, action_of_call: dict[str, str]
+    ) -> None:
+        """Log one frame. `action_of_call` maps open CALL ids to actions, to name the replies."""
+        kind, unique_id, action, payload = parse_frame(raw)
+        if kind == "CALL" and unique_id is not None and action is not None:
+            action_of_call[unique_id] = action
+        elif unique_id is not None:
+            action = action_of_call.pop(unique_id, None)
+        self._queue.put_nowait(
+            Frame(station_id, direction, kind, action, unique_id, payload, utcnow())
+        )
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="communication-log")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush()
+
+    async def flush(self) -> None:
+        while not self._queue.empty():
+            await self._write(self._drain())
+
+    def _drain(self) -> list[Frame]:
+        batch: list[Frame] = []
+        while not self._queue.empty() and len(batch) < self._batch_size:
+            batch.append(self._queue.get_nowait())
+        return batch
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = [first, *self._drain()]
+            try:
+                await self._write(batch)
+            except Exception:
+                log.exception("could not write %d frames to the communication log", len(batch))
+                await asyncio.sleep(1)
+
+    async def _write(self, batch: list[Frame]) -> None:
+        if not batch:
+            return
+        rows = [
+            {
+                "station_id": f.station_id,
+                "direction": f.direction,
+                "message_type": f.message_type,
+                "action": f.action,
+                "unique_id": f.unique_id,
+                "payload": f.payload,
+                "created_at": f.created_at,
+            }
+            for f in batch
+        ]
+        async with self._sessions.begin() as session:
+            await session.execute(insert(OcppMessage), rows)

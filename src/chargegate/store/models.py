@@ -1,0 +1,211 @@
+"""Tables. One row per thing the field names; JSON columns keep wire objects we must echo."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# BigInteger ids autoincrement on PostgreSQL; SQLite only autoincrements INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSON,
+    }
+
+
+class Party(Base):
+    """A peer registered with us (OCPI credentials)."""
+
+    __tablename__ = "parties"
+    __table_args__ = (UniqueConstraint("country_code", "party_id", "role"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    role: Mapped[str] = mapped_column(String(8))
+    country_code: Mapped[str] = mapped_column(String(2))
+    party_id: Mapped[str] = mapped_column(String(3))
+    name: Mapped[str | None] = mapped_column(String(100))
+    profile: Mapped[str | None] = mapped_column(String(20))
+    # sha256 of the tokens we issued; the tokens themselves are never stored.
+    token_a_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    token_c_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The peer's token B, which we present when we call the peer.
+    token_b: Mapped[str | None] = mapped_column(String(64))
+    versions_url: Mapped[str | None] = mapped_column(String(255))
+    ocpi_version: Mapped[str | None] = mapped_column(String(8))
+    endpoints: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    business_details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), default="PENDING")
+    created_at: Mapped[datetime]
+    registered_at: Mapped[datetime | None]
+
+
+class Station(Base):
+    __tablename__ = "stations"
+
+    id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    ocpp_version: Mapped[str] = mapped_column(String(8))
+    vendor: Mapped[str | None] = mapped_column(String(50))
+    model: Mapped[str | None] = mapped_column(String(50))
+    serial_number: Mapped[str | None] = mapped_column(String(50))
+    firmware_version: Mapped[str | None] = mapped_column(String(50))
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    last_boot: Mapped[datetime | None]
+
+
+class Connector(Base):
+    """An OCPP connector; under OCPP 1.6 it is one OCPI EVSE."""
+
+    __tablename__ = "connectors"
+
+    station_id: Mapped[str] = mapped_column(
+        ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    connector_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    ocpp_status: Mapped[str | None] = mapped_column(String(20))
+    error_code: Mapped[str | None] = mapped_column(String(50))
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime]
+
+
+class Command(Base):
+    """An OCPI command we accepted, from arrival to its one outcome."""
+
+    __tablename__ = "commands"
+    __table_args__ = (Index("ix_commands_state_deadline", "state", "deadline"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"))
+    ocpi_version: Mapped[str] = mapped_column(String(8))
+    type: Mapped[str] = mapped_column(String(24))
+    station_id: Mapped[str | None] = mapped_column(String(48), index=True)
+    connector_id: Mapped[int | None] = mapped_column(Integer)
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    response_url: Mapped[str] = mapped_column(String(255))
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+    authorization_reference: Mapped[str | None] = mapped_column(String(64))
+    token_uid: Mapped[str | None] = mapped_column(String(36))
+    state: Mapped[str] = mapped_column(String(16))
+    result: Mapped[str | None] = mapped_column(String(24))
+    message: Mapped[str | None] = mapped_column(Text)
+    station_status: Mapped[str | None] = mapped_column(String(40))
+    deadline: Mapped[datetime]
+    created_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+
+
+class Reservation(Base):
+    """The eMSP's reservation_id mapped to the integer the station knows (never forwarded)."""
+
+    __tablename__ = "reservations"
+    __table_args__ = (
+        UniqueConstraint("party_id", "location_id", "reservation_id"),
+        UniqueConstraint("station_id", "ocpp_reservation_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"))
+    location_id: Mapped[str] = mapped_column(String(48))
+    reservation_id: Mapped[str] = mapped_column(String(36))
+    station_id: Mapped[str] = mapped_column(String(48))
+    connector_id: Mapped[int] = mapped_column(Integer)
+    ocpp_reservation_id: Mapped[int] = mapped_column(Integer)
+    expiry_date: Mapped[datetime]
+    command_id: Mapped[str | None] = mapped_column(String(36))
+    response_url: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="REQUESTED")
+    created_at: Mapped[datetime]
+
+
+class ChargingSession(Base):
+    """An OCPP transaction as an OCPI Session."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (UniqueConstraint("station_id", "transaction_id"),)
+
+    # Doubles as the OCPP 1.6 transactionId, which the CSMS must allocate as an integer.
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    station_id: Mapped[str] = mapped_column(String(48))
+    connector_id: Mapped[int] = mapped_column(Integer)
+    transaction_id: Mapped[str | None] = mapped_column(String(36))
+    party_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"))
+    command_id: Mapped[str | None] = mapped_column(String(36))
+    id_tag: Mapped[str] = mapped_column(String(36))
+    token: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    auth_method: Mapped[str] = mapped_column(String(16))
+    authorization_reference: Mapped[str | None] = mapped_column(String(64))
+    meter_start: Mapped[int] = mapped_column(BigInteger, default=0)
+    meter_last: Mapped[int] = mapped_column(BigInteger, default=0)
+    kwh: Mapped[float] = mapped_column(Float, default=0.0)
+    status: Mapped[str] = mapped_column(String(16))
+    stop_reason: Mapped[str | None] = mapped_column(String(32))
+    start_date_time: Mapped[datetime]
+    end_date_time: Mapped[datetime | None]
+    last_updated: Mapped[datetime]
+
+
+class Outbox(Base):
+    """A request we owe a peer. Written in the transaction that decided it; never lost."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "delivered_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(24))  # COMMAND_RESULT | SESSION
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"))
+    method: Mapped[str] = mapped_column(String(8))
+    url: Mapped[str] = mapped_column(String(512))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    ocpi_version: Mapped[str] = mapped_column(String(8))
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+    command_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    # Store-and-forward items of one peer go out in FIFO order; results do not wait on each other.
+    fifo: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    gave_up_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class OcppMessage(Base):
+    """The communication log: every OCPP-J frame in or out."""
+
+    __tablename__ = "ocpp_messages"
+    __table_args__ = (
+        Index("ix_ocpp_messages_station_time", "station_id", "created_at"),
+        Index("ix_ocpp_messages_unique_id", "unique_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(String(48))
+    direction: Mapped[str] = mapped_column(String(3))  # IN (station → us) | OUT
+    message_type: Mapped[str] = mapped_column(String(12))  # CALL | CALLRESULT | CALLERROR
+    action: Mapped[str | None] = mapped_column(String(50))
+    unique_id: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[Any] = mapped_column(JSON)
+    created_at: Mapped[datetime]

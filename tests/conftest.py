@@ -1,0 +1,155 @@
+"""Fixtures: a real gateway under uvicorn, a real eMSP server, real simulated stations, and
+SQLite or PostgreSQL underneath."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from chargegate.app import create_app
+from chargegate.settings import Settings
+from chargegate.sim import SimulatedStation16
+
+from .support.emsp import FakeEmsp
+from .support.servers import LiveServer, bound_socket
+
+POSTGRES_URL = os.environ.get(
+    "CHARGEGATE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+# .ci/run sets this: there a missing service is a failure, never a skip.
+REQUIRE_SERVICES = os.environ.get("CHARGEGATE_REQUIRE_SERVICES") == "1"
+
+
+def _plain_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def _postgres_reachable() -> str | None:
+    try:
+        conn = await asyncpg.connect(_plain_dsn(POSTGRES_URL), timeout=3)
+    except Exception as exc:  # any failure means: not usable here
+        return f"{type(exc).__name__}: {exc}"
+    await conn.close()
+    return None
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Each end-to-end test runs on the embedded default and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'chargegate.db'}"
+        return
+    problem = await _postgres_reachable()
+    if problem is not None:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"PostgreSQL required but unreachable at {POSTGRES_URL}: {problem}")
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {problem}")
+    name = f"cg_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(_plain_dsn(POSTGRES_URL))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = POSTGRES_URL.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def gateway_settings(database_url: str, public_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "public_url": public_url,
+        "country_code": "NL",
+        "party_id": "CGW",
+        "command_timeout": 4.0,
+        "command_timeout_margin": 1.5,
+        "delivery_retry_base": 0.05,
+        "delivery_retry_max": 0.3,
+        "delivery_poll_interval": 0.05,
+        "delivery_lease": 5.0,
+        "heartbeat_interval": 300,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+class Gateway:
+    """A running chargegate: uvicorn on a loopback port, the app's state reachable for setup."""
+
+    def __init__(self, database_url: str, **overrides: Any) -> None:
+        self.sock = bound_socket()
+        port = self.sock.getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}/ocpp"
+        self.settings = gateway_settings(database_url, self.base_url, **overrides)
+        self.app = create_app(self.settings)
+        self.server = LiveServer(self.app, self.sock)
+
+    @property
+    def state(self) -> Any:
+        return self.app.state
+
+    async def start(self) -> Gateway:
+        await self.server.start()
+        return self
+
+    async def stop(self) -> None:
+        await self.server.stop()
+
+    async def add_party(self, **kwargs: Any) -> str:
+        kwargs.setdefault("role", "EMSP")
+        kwargs.setdefault("country_code", "NL")
+        kwargs.setdefault("party_id", "EMS")
+        _, token_a = await self.state.parties.add(**kwargs)
+        return token_a
+
+
+@pytest.fixture
+async def gateway(database_url: str) -> AsyncIterator[Gateway]:
+    gw = await Gateway(database_url).start()
+    try:
+        yield gw
+    finally:
+        await gw.stop()
+
+
+@pytest.fixture
+async def emsp() -> AsyncIterator[FakeEmsp]:
+    peer = await FakeEmsp().start()
+    try:
+        yield peer
+    finally:
+        await peer.stop()
+
+
+StationFactory = Callable[..., Awaitable[SimulatedStation16]]
+
+
+@pytest.fixture
+async def stations(gateway: Gateway) -> AsyncIterator[StationFactory]:
+    """Connect simulated OCPP 1.6J stations to the gateway; they are closed afterwards."""
+    started: list[SimulatedStation16] = []
+    tasks: list[asyncio.Task[None]] = []
+
+    async def connect(
+        station_id: str = "CP-001", connectors: int = 2, **kwargs: Any
+    ) -> SimulatedStation16:
+        station = SimulatedStation16(station_id, gateway.ws_url, connectors=connectors, **kwargs)
+        await station.connect_and_boot()
+        started.append(station)
+        return station
+
+    try:
+        yield connect
+    finally:
+        for station in started:
+            await station.close()
+        for task in tasks:
+            task.cancel()
