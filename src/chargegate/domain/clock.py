@@ -20,7 +20,11 @@ def ocpi_datetime(value: datetime) -> str:
     """`2026-11-23T08:00:00Z`, with milliseconds only when there are any (≤ 25 characters)."""
     value = as_utc(value)
     millis = value.microsecond // 1000
-    base = value.strftime("%Y-%m-%dT%H:%M:%S")
+    # Not strftime("%Y"): it drops the zero padding of years before 1000 on glibc.
+    base = (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+        f"T{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
+    )
     return f"{base}.{millis:03d}Z" if millis else f"{base}Z"
 
 

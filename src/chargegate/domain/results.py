@@ -17,7 +17,7 @@ def command_result(
 ) -> tuple[CommandResultType, str]:
     """Map a station reply to the 2.2.1 CommandResultType and a message a person can read."""
     outcome = reply.outcome
-    said = f"station answered {reply.status}" if reply.status else ""
+    said = f"station answered {reply.status or outcome.value}"
     if outcome is Outcome.TIMEOUT:
         return CommandResultType.TIMEOUT, "no answer from the charge point before the deadline"
     if outcome is Outcome.CONNECTION_LOST:

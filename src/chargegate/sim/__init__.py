@@ -1,4 +1,12 @@
-"""Simulated OCPP 1.6J charge points for tests, the demo and benchmarks."""
+"""Simulated OCPP 1.6J charge points for tests, the demo and benchmarks.
+
+async with SimulatedStation16("CP-1", "ws://127.0.0.1:8080/ocpp") as station:
+    station.script.set("RemoteStartTransaction", "reject")
+    payload = await station.wait_for_call("RemoteStartTransaction", 2.0)
+
+async with await run_fleet("ws://127.0.0.1:8080/ocpp", 100, 2, Script()) as fleet:
+    ...
+"""
 
 from chargegate.sim.fleet import Fleet, run_fleet
 from chargegate.sim.script import Behaviour, Script

@@ -1,0 +1,86 @@
+"""The command line as an operator uses it: a real `chargegate serve` process included."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CHARGEGATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+        **extra,
+    }
+
+
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chargegate.cli", *args],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_party_add_prints_token_a_last_and_list_shows_state(tmp_path: Path) -> None:
+    added = _cli(
+        tmp_path,
+        "party",
+        "add",
+        "--role",
+        "EMSP",
+        "--country-code",
+        "NL",
+        "--party-id",
+        "ABC",
+        "--name",
+        "ABC eMSP",
+        "--profile",
+        "gireve",
+    )
+    assert added.returncode == 0, added.stderr
+    token_a = added.stdout.strip().splitlines()[-1]
+    assert len(token_a) >= 32 and " " not in token_a
+    listed = _cli(tmp_path, "party", "list")
+    assert "NL/ABC" in listed.stdout and "PENDING" in listed.stdout and "gireve" in listed.stdout
+    again = _cli(tmp_path, "party", "add", "--country-code", "NL", "--party-id", "ABC")
+    assert again.returncode == 2 and "already registered" in again.stderr
+
+
+def test_serve_runs_one_app_with_ocpi_ocpp_and_docs(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chargegate.cli", "serve", "--port", str(port)],
+        env=_env(tmp_path),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                docs = httpx.get(f"{base}/docs", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        else:
+            raise AssertionError("chargegate serve did not start")
+        assert docs.status_code == 200
+        versions = httpx.get(f"{base}/ocpi/versions")
+        assert versions.status_code == 401
+        spec = httpx.get(f"{base}/openapi.json").json()
+        assert "/ocpi/cpo/{version}/commands/{command}" in spec["paths"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
