@@ -151,3 +151,47 @@ async def test_one_result_per_command_under_concurrency(
     per_ref = {ref: [r for r in emsp.received if r.path.endswith(ref)] for ref in refs}
     assert all(len(v) == 1 and v[0].body == {"result": "ACCEPTED"} for v in per_ref.values())
     assert len(station.calls("UnlockConnector")) == 20
+
+
+async def test_result_delivery_gives_up_after_the_horizon(
+    database_url: str, emsp: FakeEmsp
+) -> None:
+    gateway = await Gateway(database_url, delivery_result_horizon=0.5).start()
+    try:
+        ocpi = await _registered(gateway, emsp)
+        station = SimulatedStation16("CP-1", gateway.ws_url)
+        await station.connect_and_boot()
+        emsp.fail_next = 10_000
+        url = emsp.response_url("UNLOCK_CONNECTOR", "never")
+        await ocpi.command("UNLOCK_CONNECTOR", unlock(url, "CP-1", "CP-1-1"))
+        for _ in range(100):
+            async with gateway.state.sessions() as s:
+                row = await s.scalar(select(Outbox))
+            if row is not None and row.gave_up_at is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert row is not None and row.gave_up_at is not None and row.delivered_at is None
+        assert "HTTP 500" in (row.last_error or "")
+        tries = len([r for r in emsp.received if "never" in r.path])
+        await asyncio.sleep(0.4)
+        assert len([r for r in emsp.received if "never" in r.path]) == tries
+        await station.close()
+    finally:
+        await gateway.stop()
+
+
+async def test_session_pushes_are_store_and_forward_in_fifo_order(
+    gateway: Gateway, emsp: FakeEmsp, stations: StationFactory
+) -> None:
+    """GIREVE: a push that failed is retried, and later pushes wait behind it."""
+    ocpi = await _registered(gateway, emsp)
+    station = await stations("CP-1", auto_transactions=False)
+    url = emsp.response_url("START_SESSION", "fifo")
+    await ocpi.command("START_SESSION", start_session("2.2.1", url, "CP-1", "CP-1-1"))
+    await emsp.wait_for("/fifo")
+    emsp.fail_next = 4
+    transaction_id = await station.start_transaction(1, "TOKEN-001")
+    await station.stop_transaction(transaction_id)
+    pushes = await emsp.wait_for("/sessions/", count=6)
+    statuses = [p.body["status"] for p in pushes]
+    assert statuses == ["ACTIVE"] * 5 + ["COMPLETED"]

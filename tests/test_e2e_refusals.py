@@ -212,3 +212,17 @@ async def test_token_a_is_not_accepted_on_functional_modules(gateway: Gateway) -
         )
     assert versions.status_code == 200
     assert command.status_code == 401
+
+
+async def test_framework_errors_under_ocpi_are_envelopes(ocpi: OcpiClient) -> None:
+    async with httpx.AsyncClient() as client:
+        missing = await client.get(
+            f"{ocpi.gateway_url}/ocpi/cpo/{ocpi.version}/nothing-here", headers=ocpi.emsp.headers()
+        )
+        wrong_method = await client.get(
+            f"{ocpi.gateway_url}/ocpi/cpo/{ocpi.version}/commands/START_SESSION",
+            headers=ocpi.emsp.headers(),
+        )
+    assert missing.status_code == 404 and missing.json()["status_code"] == 2000
+    assert wrong_method.status_code == 405 and wrong_method.json()["status_code"] == 2000
+    assert wrong_method.json()["timestamp"].endswith("Z")

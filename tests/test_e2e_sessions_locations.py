@@ -86,6 +86,9 @@ async def test_remote_started_session_is_pushed_and_stoppable(
 
     listed = (await ocpi.get("sessions")).json()["data"]
     assert [s["id"] for s in listed] == [session["id"]]
+    one = (await ocpi.get(f"sessions/{session['id']}")).json()["data"]
+    assert one["id"] == session["id"]
+    assert (await ocpi.get("sessions/unknown")).status_code == 404
 
     stop_url = ocpi.emsp.response_url("STOP_SESSION", "stop")
     answer = await ocpi.command(

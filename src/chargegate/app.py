@@ -10,6 +10,12 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import WebSocketRoute
@@ -22,7 +28,8 @@ from chargegate.ocpi import credentials as ocpi_credentials
 from chargegate.ocpi import locations as ocpi_locations
 from chargegate.ocpi import sessions as ocpi_sessions
 from chargegate.ocpi import versions as ocpi_versions
-from chargegate.ocpi.envelope import OcpiError, error_response
+from chargegate.ocpi import status
+from chargegate.ocpi.envelope import OcpiError, error_response, validation_message
 from chargegate.ocpi.middleware import OcpiRequestIds
 from chargegate.ocpi.wire import OcpiWire
 from chargegate.ocpp.endpoint import ocpp_websocket
@@ -98,6 +105,28 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     @app.exception_handler(OcpiError)
     async def _ocpi_error(request: Request, exc: OcpiError) -> Response:
         return error_response(exc)
+
+    # Under /ocpi every answer is an OCPI envelope, also for paths, methods and parameters the
+    # framework itself refuses.
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if not request.url.path.startswith("/ocpi"):
+            return await http_exception_handler(request, exc)
+        code = status.CLIENT_ERROR if exc.status_code < 500 else status.SERVER_ERROR
+        return error_response(OcpiError(code, str(exc.detail), exc.status_code))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        if not request.url.path.startswith("/ocpi"):
+            return await request_validation_exception_handler(request, exc)
+        return error_response(OcpiError(status.INVALID_PARAMETERS, validation_message(exc)))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(
+            OcpiError(status.SERVER_ERROR, "internal error; the operator has the details", 500)
+        )
 
     app.include_router(ocpi_versions.router)
     app.include_router(ocpi_credentials.router)

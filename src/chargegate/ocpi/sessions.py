@@ -8,9 +8,9 @@ from starlette.responses import Response
 
 from chargegate.store.models import ChargingSession, Connector, Station
 
-from . import pagination
+from . import pagination, status
 from .auth import RegisteredCaller
-from .envelope import ocpi_response
+from .envelope import OcpiError, ocpi_response
 from .locations import objects_for
 from .routing_headers import response_routing_headers
 
@@ -47,4 +47,30 @@ async def list_sessions(version: str, request: Request, caller: RegisteredCaller
             )
     headers = pagination.headers(request, page, total)
     headers.update(response_routing_headers(request, caller, version))
+    return ocpi_response(data, headers=headers)
+
+
+@router.get("/{version}/sessions/{session_id}", summary="One session of the calling party")
+async def get_session(
+    version: str, session_id: str, request: Request, caller: RegisteredCaller
+) -> Response:
+    objects = objects_for(version)
+    headers = response_routing_headers(request, caller, version)
+    async with request.app.state.sessions() as s:
+        row = await s.scalar(
+            select(ChargingSession).where(
+                ChargingSession.id == session_id, ChargingSession.party_id == caller.party.id
+            )
+        )
+        station = await s.get(Station, row.station_id) if row is not None else None
+        if row is None or station is None:
+            raise OcpiError(
+                status.INVALID_PARAMETERS, f"unknown session {session_id!r}", 404, headers=headers
+            )
+        connectors = list(
+            await s.scalars(select(Connector).where(Connector.station_id == station.id))
+        )
+    data = objects.session_object(
+        row, station, connectors, request.app.state.settings, party=caller.party
+    )
     return ocpi_response(data, headers=headers)

@@ -96,6 +96,7 @@ class CommandService:
         command_type = dc.COMMAND_OF_REQUEST[type(request)]
         now = utcnow()
         command_id = str(uuid.uuid4())
+        deadline = now + timedelta(seconds=self._settings.station_deadline)
         try:
             async with self._sessions.begin() as s:
                 plan = await self._plan(s, peer, request, command_id, now)
@@ -113,7 +114,7 @@ class CommandService:
                         authorization_reference=plan.authorization_reference,
                         token_uid=plan.token_uid,
                         state=CommandState.PENDING.value,
-                        deadline=now + timedelta(seconds=self._settings.station_deadline),
+                        deadline=deadline,
                         created_at=now,
                     )
                 )
@@ -133,7 +134,7 @@ class CommandService:
         if plan.known_result is not None:
             await self.resolve(command_id, *plan.known_result)
         elif plan.station_request is not None:
-            self._spawn(self._dispatch(command_id, command_type, plan))
+            self._spawn(self._dispatch(command_id, command_type, plan, deadline))
         return CommandReply(CommandResponseType.ACCEPTED, command_id=command_id)
 
     async def _plan(
@@ -350,12 +351,14 @@ class CommandService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _dispatch(self, command_id: str, command_type: CommandType, plan: _Plan) -> None:
+    async def _dispatch(
+        self, command_id: str, command_type: CommandType, plan: _Plan, deadline: datetime
+    ) -> None:
         assert plan.station_request is not None and plan.station is not None
         try:
-            reply = await self._router.call(
-                plan.station.id, plan.station_request, self._settings.station_deadline
-            )
+            # Time already spent (storing, waiting for the station's queue) counts too.
+            remaining = (deadline - utcnow()).total_seconds()
+            reply = await self._router.call(plan.station.id, plan.station_request, remaining)
             evse_status = await self._evse_status(plan.station.id, plan.connector_id)
             result, message = command_result(command_type, reply, evse_status)
             await self.resolve(command_id, result, message, station_status=reply.status)
