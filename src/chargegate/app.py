@@ -27,8 +27,8 @@ from chargegate.ocpi import commands as ocpi_commands
 from chargegate.ocpi import credentials as ocpi_credentials
 from chargegate.ocpi import locations as ocpi_locations
 from chargegate.ocpi import sessions as ocpi_sessions
-from chargegate.ocpi import versions as ocpi_versions
 from chargegate.ocpi import status
+from chargegate.ocpi import versions as ocpi_versions
 from chargegate.ocpi.envelope import OcpiError, error_response, validation_message
 from chargegate.ocpi.middleware import OcpiRequestIds
 from chargegate.ocpi.wire import OcpiWire
