@@ -75,6 +75,8 @@ def gateway_settings(database_url: str, public_url: str, **overrides: Any) -> Se
         "delivery_poll_interval": 0.05,
         "delivery_lease": 5.0,
         "heartbeat_interval": 300,
+        "operator_timeout": 1.0,
+        "sweep_interval": 0.1,
     }
     values.update(overrides)
     return Settings(**values)

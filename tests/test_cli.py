@@ -84,3 +84,10 @@ def test_serve_runs_one_app_with_ocpi_ocpp_and_docs(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_operator_key_add_prints_the_key_last(tmp_path: Path) -> None:
+    added = _cli(tmp_path, "operator-key", "add", "--name", "support desk", "--scope", "read")
+    assert added.returncode == 0, added.stderr
+    key = added.stdout.strip().splitlines()[-1]
+    assert key.startswith("cgk_") and len(key) > 30

@@ -21,6 +21,11 @@ from starlette.responses import Response
 from starlette.routing import WebSocketRoute
 
 from chargegate import __version__
+from chargegate.api import communication_log as api_communication_log
+from chargegate.api import remote_commands as api_remote_commands
+from chargegate.api import stations as api_stations
+from chargegate.api.errors import remote_command_error
+from chargegate.cluster.cap import LocalCap
 from chargegate.cluster.local import LocalStationRouter
 from chargegate.delivery.worker import DeliveryWorker
 from chargegate.ocpi import commands as ocpi_commands
@@ -34,15 +39,15 @@ from chargegate.ocpi.middleware import OcpiRequestIds
 from chargegate.ocpi.wire import OcpiWire
 from chargegate.ocpp.endpoint import ocpp_websocket
 from chargegate.service.commands import CommandService
+from chargegate.service.operator_keys import OperatorKeys
 from chargegate.service.parties import PartyService
+from chargegate.service.remote_commands import RemoteCommandError, RemoteCommandService
 from chargegate.service.station_events import StationEvents
 from chargegate.settings import Settings
 from chargegate.store import db
 from chargegate.store.comm_log import CommunicationLog
 
 log = logging.getLogger(__name__)
-
-SWEEP_INTERVAL = 1.0
 
 
 async def _every(seconds: float, job: Callable[[], Awaitable[object]], name: str) -> None:
@@ -71,24 +76,35 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         comm_log = CommunicationLog(sessions)
         delivery = DeliveryWorker(settings, sessions, http)
         commands = CommandService(settings, sessions, router, wire, delivery.notify)
+        remote_commands = RemoteCommandService(
+            settings, sessions, router, LocalCap(settings.operator_parallel_cap)
+        )
         state = app.state
         state.settings, state.sessions, state.http, state.router = settings, sessions, http, router
         state.comm_log, state.delivery, state.commands = comm_log, delivery, commands
         state.parties = PartyService(sessions)
+        state.operator_keys = OperatorKeys(sessions)
+        state.remote_commands = remote_commands
         state.station_events = StationEvents(settings, sessions, wire, delivery.notify)
         comm_log.start()
         delivery.start()
-        sweeper = asyncio.create_task(
-            _every(SWEEP_INTERVAL, commands.resolve_expired, "timeout sweep"), name="sweeper"
-        )
+        jobs = [
+            asyncio.create_task(_every(settings.sweep_interval, job, name), name=name)
+            for job, name in (
+                (commands.resolve_expired, "timeout sweep"),
+                (remote_commands.tick, "remote start attempts"),
+            )
+        ]
         log.info("chargegate %s ready on %s", __version__, settings.public_url)
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for job in jobs:
+                job.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job
             await commands.stop()
+            await remote_commands.stop()
             await delivery.stop()
             await comm_log.stop()
             await http.aclose()
@@ -121,6 +137,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             return await request_validation_exception_handler(request, exc)
         return error_response(OcpiError(status.INVALID_PARAMETERS, validation_message(exc)))
 
+    app.add_exception_handler(RemoteCommandError, remote_command_error)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -133,6 +151,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(ocpi_locations.router)
     app.include_router(ocpi_sessions.router)
     app.include_router(ocpi_commands.router)
+    app.include_router(api_remote_commands.router)
+    app.include_router(api_stations.router)
+    app.include_router(api_communication_log.router)
     app.router.routes.append(WebSocketRoute("/ocpp/{station_id}", ocpp_websocket))
 
     @app.get("/healthz", tags=["health"], summary="Process is alive")

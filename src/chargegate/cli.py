@@ -86,6 +86,31 @@ def _party_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _operator_key_add(args: argparse.Namespace) -> int:
+    from chargegate.service.operator_keys import OperatorKeys
+    from chargegate.store import db
+
+    async def job() -> str:
+        settings = Settings()
+        await db.upgrade_async(settings.database_url)
+        engine = db.make_engine(settings.database_url)
+        try:
+            return await OperatorKeys(db.make_sessionmaker(engine)).add(
+                args.name, tuple(args.scope or ("operator", "read"))
+            )
+        finally:
+            await engine.dispose()
+
+    try:
+        key = asyncio.run(job())
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"operator API key {args.name!r} (send it as the X-API-Key header):")
+    print(key)
+    return 0
+
+
 def _db_upgrade(args: argparse.Namespace) -> int:
     from chargegate.store import db
 
@@ -114,6 +139,19 @@ def build_parser() -> argparse.ArgumentParser:
     add.set_defaults(func=_party_add)
     lst = party.add_parser("list", help="peers and their handshake state")
     lst.set_defaults(func=_party_list)
+
+    keys = sub.add_parser("operator-key", help="operator API keys").add_subparsers(
+        dest="operator_key", required=True
+    )
+    key_add = keys.add_parser("add", help="create a key; prints it last")
+    key_add.add_argument("--name", required=True)
+    key_add.add_argument(
+        "--scope",
+        action="append",
+        choices=["operator", "read"],
+        help="repeat for several (default: operator and read)",
+    )
+    key_add.set_defaults(func=_operator_key_add)
 
     dbp = sub.add_parser("db", help="database").add_subparsers(dest="db", required=True)
     dbp.add_parser("upgrade", help="apply migrations").set_defaults(func=_db_upgrade)

@@ -35,6 +35,16 @@ class Settings(BaseSettings):
     # How long a START_SESSION may wait for the station's StartTransaction to be linked to it.
     session_link_window: float = 900.0
 
+    # Operator remote-commands API (seed 004).
+    operator_timeout: float = 30.0  # a synchronous call waits this long for the station
+    operator_parallel_cap: int = 10  # remote requests in flight at once
+    remote_start_valid_minutes: float = 10.0  # validUntil default
+    # Seconds in an operator "minute" (stopMinutes, validUntil default): tests shorten it.
+    operator_minute_seconds: float = 60.0
+
+    # How often deadlines, remote start attempts and stopMinutes are checked.
+    sweep_interval: float = 1.0
+
     heartbeat_interval: int = 300
     ws_per_message_deflate: bool = False
 

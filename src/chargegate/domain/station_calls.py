@@ -44,7 +44,38 @@ class Unlock:
     connector_id: int
 
 
-StationRequest = RemoteStart | RemoteStop | Reserve | CancelReservation | Unlock
+@dataclass(frozen=True, slots=True)
+class GetConfiguration:
+    keys: tuple[str, ...] = ()  # empty: every key the station has
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeConfiguration:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    type: str  # Hard | Soft
+
+
+@dataclass(frozen=True, slots=True)
+class ClearCache:
+    pass
+
+
+StationRequest = (
+    RemoteStart
+    | RemoteStop
+    | Reserve
+    | CancelReservation
+    | Unlock
+    | GetConfiguration
+    | ChangeConfiguration
+    | Reset
+    | ClearCache
+)
 
 
 class Outcome(enum.StrEnum):
@@ -59,6 +90,8 @@ class Outcome(enum.StrEnum):
     NOT_SUPPORTED = "NOT_SUPPORTED"
     ONGOING_TRANSACTION = "ONGOING_TRANSACTION"
     UNKNOWN_CONNECTOR = "UNKNOWN_CONNECTOR"
+    REBOOT_REQUIRED = "REBOOT_REQUIRED"
+    SCHEDULED = "SCHEDULED"
     CALL_ERROR = "CALL_ERROR"  # a CALLERROR; `error_code` says which
     TIMEOUT = "TIMEOUT"  # no answer before the deadline
     CONNECTION_LOST = "CONNECTION_LOST"  # the socket closed while the call was in flight
@@ -72,3 +105,4 @@ class StationReply:
     error_code: str | None = None
     description: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    unique_id: str | None = None  # the OCPP message id, to find the exchange in the log

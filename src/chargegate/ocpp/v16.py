@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from typing import Any
 
 from ocpp.exceptions import OCPPError
@@ -60,7 +61,8 @@ class StationHandler16(ChargePoint):
         if self._closed.is_set():
             return StationReply(Outcome.CONNECTION_LOST, description="connection closed")
         payload = table.to_call(request)
-        call_task = asyncio.create_task(self.call(payload, suppress=False))
+        unique_id = str(uuid.uuid4())
+        call_task = asyncio.create_task(self.call(payload, suppress=False, unique_id=unique_id))
         closed_task = asyncio.create_task(self._closed.wait())
         try:
             done, _ = await asyncio.wait(
@@ -73,15 +75,24 @@ class StationHandler16(ChargePoint):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await call_task
             if closed_task in done:
-                return StationReply(Outcome.CONNECTION_LOST, description="connection lost")
-            return StationReply(Outcome.TIMEOUT, description=f"no answer within {timeout:.1f}s")
+                return StationReply(
+                    Outcome.CONNECTION_LOST, description="connection lost", unique_id=unique_id
+                )
+            return StationReply(
+                Outcome.TIMEOUT,
+                description=f"no answer within {timeout:.1f}s",
+                unique_id=unique_id,
+            )
         try:
             result = call_task.result()
         except OCPPError as error:
             return StationReply(
-                Outcome.CALL_ERROR, error_code=error.code, description=str(error.description)
+                Outcome.CALL_ERROR,
+                error_code=error.code,
+                description=str(error.description),
+                unique_id=unique_id,
             )
-        return table.to_reply(result)
+        return table.to_reply(result, unique_id)
 
     # ---- station → CSMS ----------------------------------------------------------------------
 

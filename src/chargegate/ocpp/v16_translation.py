@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ocpp.v16 import call
+from ocpp.v16 import call, call_result
 
 from chargegate.domain import station_calls as sc
 from chargegate.domain.clock import ocpi_datetime
@@ -23,6 +23,7 @@ STATUS_OUTCOME: dict[str, Outcome] = {
     "Unavailable": Outcome.UNAVAILABLE,
     "UnlockFailed": Outcome.UNLOCK_FAILED,
     "NotSupported": Outcome.NOT_SUPPORTED,
+    "RebootRequired": Outcome.REBOOT_REQUIRED,
 }
 
 
@@ -45,10 +46,30 @@ def to_call(request: sc.StationRequest) -> Any:
             return call.CancelReservation(reservation_id=request.reservation_id)
         case sc.Unlock():
             return call.UnlockConnector(connector_id=request.connector_id)
+        case sc.GetConfiguration():
+            return call.GetConfiguration(key=list(request.keys) or None)
+        case sc.ChangeConfiguration():
+            return call.ChangeConfiguration(key=request.key, value=request.value)
+        case sc.Reset():
+            return call.Reset(type=request.type)
+        case sc.ClearCache():
+            return call.ClearCache()
     raise TypeError(f"OCPP 1.6 has no translation for {type(request).__name__}")
 
 
-def to_reply(result: Any) -> sc.StationReply:
+def to_reply(result: Any, unique_id: str | None = None) -> sc.StationReply:
     status = getattr(result, "status", None)
     outcome = STATUS_OUTCOME.get(str(status), Outcome.REJECTED) if status else Outcome.ACCEPTED
-    return sc.StationReply(outcome=outcome, status=str(status) if status else None)
+    data: dict[str, Any] = {}
+    if isinstance(result, call_result.GetConfiguration):
+        # The operator API shows the station's own answer, in the station's own words.
+        data = {
+            "configurationKey": [
+                {"key": k["key"], "readonly": k["readonly"], "value": k.get("value")}
+                for k in result.configuration_key or []
+            ],
+            "unknownKey": list(result.unknown_key or []),
+        }
+    return sc.StationReply(
+        outcome=outcome, status=str(status) if status else None, data=data, unique_id=unique_id
+    )

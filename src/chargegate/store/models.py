@@ -209,3 +209,56 @@ class OcppMessage(Base):
     unique_id: Mapped[str | None] = mapped_column(String(64))
     payload: Mapped[Any] = mapped_column(JSON)
     created_at: Mapped[datetime]
+
+
+class OperatorKey(Base):
+    """An API key of the operator REST API; only its hash is stored."""
+
+    __tablename__ = "operator_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(200))  # space-separated
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class RemoteRequest(Base):
+    """One operator remote command, with the station's answer and the OCPP messages it caused."""
+
+    __tablename__ = "remote_requests"
+    __table_args__ = (Index("ix_remote_requests_kind_status", "kind", "status"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    station_id: Mapped[str] = mapped_column(String(48), index=True)
+    connector_id: Mapped[int | None] = mapped_column(Integer)
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(24))
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    message: Mapped[str | None] = mapped_column(Text)
+    ocpp_message_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    operator_key_id: Mapped[int | None] = mapped_column(ForeignKey("operator_keys.id"))
+    id_tag: Mapped[str | None] = mapped_column(String(36))
+    session_id: Mapped[str | None] = mapped_column(String(36))
+    valid_until: Mapped[datetime | None]
+    stop_minutes: Mapped[float | None] = mapped_column(Float)
+    stop_at: Mapped[datetime | None]
+    stop_request_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
+class StationConfiguration(Base):
+    """Configuration keys as the station last reported them (GetConfiguration)."""
+
+    __tablename__ = "station_configuration"
+
+    station_id: Mapped[str] = mapped_column(
+        ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[str | None] = mapped_column(String(2500))
+    readonly: Mapped[bool] = mapped_column(Boolean, default=False)
+    fetched_at: Mapped[datetime]

@@ -1,0 +1,1 @@
+"""Operator REST API: remote commands, locks, communication log."""
