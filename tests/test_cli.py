@@ -91,3 +91,29 @@ def test_operator_key_add_prints_the_key_last(tmp_path: Path) -> None:
     assert added.returncode == 0, added.stderr
     key = added.stdout.strip().splitlines()[-1]
     assert key.startswith("cgk_") and len(key) > 30
+
+
+def test_openapi_lists_every_operator_endpoint_with_examples() -> None:
+    from chargegate.app import create_app
+
+    spec = create_app().openapi()
+    paths = spec["paths"]
+    for path in (
+        "/remote_commands/synchronous/{cpId}/get_configuration",
+        "/remote_commands/synchronous/{cpId}/change_configurations",
+        "/remote_commands/synchronous/{cpId}/reset",
+        "/remote_commands/synchronous/{cpId}/unlock_connector/{cpConnectorUuid}",
+        "/remote_commands/asynchronous/remote_start_attempt",
+        "/remote_commands/asynchronous/remote_start_attempt/{attemptId}",
+        "/remote_commands/asynchronous/remote_stop",
+        "/remote_commands/asynchronous/{cpId}/clear_cache",
+        "/remote_commands/asynchronous/{cpId}/clear_cache/status/{referenceId}",
+        "/communication_log",
+        "/communication_log/{frame_id}",
+        "/stations/{cpId}/lock",
+    ):
+        assert path in paths, path
+    schemas = spec["components"]["schemas"]
+    for body in ("GetConfigurationBody", "ChangeConfigurationsBody", "ResetBody",
+                 "RemoteStartAttemptBody", "RemoteStopBody"):
+        assert schemas[body].get("examples"), body
