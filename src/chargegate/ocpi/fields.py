@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from chargegate.domain import commands as dc
 from chargegate.domain.clock import parse_datetime
 
 
@@ -33,3 +34,38 @@ Url = Annotated[str, Field(max_length=255), AfterValidator(_url)]
 
 def string(max_length: int) -> object:
     return Field(min_length=1, max_length=max_length)
+
+
+class CommandBody(BaseModel):
+    """What every command object has: where the result goes."""
+
+    model_config = ConfigDict(extra="allow")
+    response_url: Url
+
+
+class TokenBody(BaseModel):
+    """Token fields both versions share. The CPO does not use them, so they are optional here,
+    but type-checked when sent; the token is echoed as received in Sessions."""
+
+    model_config = ConfigDict(extra="allow")
+    uid: str
+    type: str
+    visual_number: str | None = Field(None, max_length=64)
+    issuer: str | None = Field(None, max_length=64)
+    valid: bool | None = None
+    whitelist: Literal["ALWAYS", "ALLOWED", "ALLOWED_OFFLINE", "NEVER"] | None = None
+    language: str | None = Field(None, max_length=2)
+    last_updated: DateTime | None = None
+
+    def contract(self) -> str:
+        """auth_id (2.1.1) or contract_id (2.2.1)."""
+        raise NotImplementedError
+
+    def to_domain(self) -> dc.Token:
+        return dc.Token(
+            uid=self.uid,
+            type=self.type,
+            contract_id=self.contract(),
+            issuer=self.issuer or "",
+            raw=self.model_dump(mode="json", exclude_none=True),
+        )

@@ -8,9 +8,12 @@ them for a real address.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from chargegate.domain.clock import as_utc
 from chargegate.settings import Settings
+from chargegate.store.models import Connector, Station
 
 ADDRESS = "unknown"
 CITY = "unknown"
@@ -48,3 +51,18 @@ def location_address(settings: Settings) -> dict[str, Any]:
         # Optional in 2.1.1 but required in 2.2.1; sending it in both keeps them alike.
         "time_zone": TIME_ZONE,
     }
+
+
+def evse_connectors(station: Station, connectors: list[Connector]) -> list[Connector]:
+    """The connectors that are OCPI EVSEs, in order."""
+    # Connector 0 is the whole charge point in OCPP 1.6, not a place to plug in.
+    return sorted(
+        (c for c in connectors if c.station_id == station.id and c.connector_id >= 1),
+        key=lambda c: c.connector_id,
+    )
+
+
+def location_last_updated(station: Station, evse_connectors: list[Connector]) -> datetime:
+    # first_seen, not last_seen: heartbeats move last_seen without changing the Location, and
+    # would make every Location look new to a date_from query.
+    return max([as_utc(station.first_seen), *(as_utc(c.updated_at) for c in evse_connectors)])

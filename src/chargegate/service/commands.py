@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from dataclasses import asdict, dataclass
@@ -30,6 +28,7 @@ from chargegate.domain.results import command_result
 from chargegate.settings import Settings
 from chargegate.store.models import ChargingSession, Command, Connector, Party, Reservation, Station
 
+from .background import BackgroundTasks
 from .outbox import enqueue
 from .ports import OutboxSignal, PeerWire
 
@@ -82,7 +81,7 @@ class CommandService:
         self._router = router
         self._wire = wire
         self._notify = notify
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
 
     # ---- submit ------------------------------------------------------------------------------
 
@@ -134,7 +133,7 @@ class CommandService:
         if plan.known_result is not None:
             await self.resolve(command_id, *plan.known_result)
         elif plan.station_request is not None:
-            self._spawn(self._dispatch(command_id, command_type, plan, deadline))
+            self._tasks.spawn(self._dispatch(command_id, command_type, plan, deadline))
         return CommandReply(CommandResponseType.ACCEPTED, command_id=command_id)
 
     async def _plan(
@@ -346,11 +345,6 @@ class CommandService:
 
     # ---- dispatch and resolve ----------------------------------------------------------------
 
-    def _spawn(self, coro: Any) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def _dispatch(
         self, command_id: str, command_type: CommandType, plan: _Plan, deadline: datetime
     ) -> None:
@@ -464,11 +458,7 @@ class CommandService:
         return count
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.stop()
 
 
 def _eq(column: Any, value: str, case_insensitive: bool) -> Any:

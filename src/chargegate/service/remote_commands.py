@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +28,8 @@ from chargegate.store.models import (
     Station,
     StationConfiguration,
 )
+
+from .background import BackgroundTasks
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class RemoteCommandService:
         self._sessions = sessions
         self._router = router
         self._cap = cap
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
 
     # ---- synchronous -------------------------------------------------------------------------
 
@@ -267,7 +268,7 @@ class RemoteCommandService:
             await self._cap.release()
             raise
         request = sc.RemoteStart(connector.connector_id, id_tag)
-        self._spawn(self._async_call(record.id, station_id, request, success_status=WAITING))
+        self._tasks.spawn(self._async_call(record.id, station_id, request, success_status=WAITING))
         return record
 
     async def remote_stop(
@@ -314,7 +315,7 @@ class RemoteCommandService:
             if not system:
                 await self._cap.release()
             raise
-        self._spawn(
+        self._tasks.spawn(
             self._async_call(
                 record.id,
                 session.station_id,
@@ -335,7 +336,7 @@ class RemoteCommandService:
         except BaseException:
             await self._cap.release()
             raise
-        self._spawn(self._async_call(record.id, station_id, sc.ClearCache()))
+        self._tasks.spawn(self._async_call(record.id, station_id, sc.ClearCache()))
         return record
 
     async def _async_call(
@@ -589,17 +590,8 @@ class RemoteCommandService:
                 row.readonly = bool(entry.get("readonly"))
                 row.fetched_at = now
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.stop()
 
 
 def _failure(status: str, record: RemoteRequest) -> RemoteCommandError:

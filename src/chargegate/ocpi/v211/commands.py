@@ -4,46 +4,26 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from chargegate.domain import commands as dc
 from chargegate.domain.commands import CommandReply, CommandResultType
 from chargegate.domain.results import collapse_to_211
-from chargegate.ocpi.fields import DateTime, Url
+from chargegate.ocpi.fields import CommandBody, DateTime, TokenBody
 
 COMMANDS = ("RESERVE_NOW", "START_SESSION", "STOP_SESSION", "UNLOCK_CONNECTOR")
 
 
-class Token(BaseModel):
-    """2.1.1 Token. Fields the CPO does not use are optional here but type-checked if sent."""
-
-    model_config = ConfigDict(extra="allow")
+class Token(TokenBody):
     uid: str = Field(min_length=1, max_length=36)
     type: Literal["OTHER", "RFID"]
     auth_id: str = Field(min_length=1, max_length=36)
-    visual_number: str | None = Field(None, max_length=64)
-    issuer: str | None = Field(None, max_length=64)
-    valid: bool | None = None
-    whitelist: Literal["ALWAYS", "ALLOWED", "ALLOWED_OFFLINE", "NEVER"] | None = None
-    language: str | None = Field(None, max_length=2)
-    last_updated: DateTime | None = None
 
-    def to_domain(self) -> dc.Token:
-        return dc.Token(
-            uid=self.uid,
-            type=self.type,
-            contract_id=self.auth_id,
-            issuer=self.issuer or "",
-            raw=self.model_dump(mode="json", exclude_none=True),
-        )
+    def contract(self) -> str:
+        return self.auth_id
 
 
-class _Command(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    response_url: Url
-
-
-class StartSession(_Command):
+class StartSession(CommandBody):
     token: Token
     location_id: str = Field(min_length=1, max_length=39)
     evse_uid: str | None = Field(None, min_length=1, max_length=39)
@@ -60,14 +40,14 @@ class StartSession(_Command):
         )
 
 
-class StopSession(_Command):
+class StopSession(CommandBody):
     session_id: str = Field(min_length=1, max_length=36)
 
     def to_domain(self) -> dc.StopSession:
         return dc.StopSession(session_id=self.session_id)
 
 
-class ReserveNow(_Command):
+class ReserveNow(CommandBody):
     token: Token
     expiry_date: DateTime
     reservation_id: int
@@ -84,7 +64,7 @@ class ReserveNow(_Command):
         )
 
 
-class UnlockConnector(_Command):
+class UnlockConnector(CommandBody):
     location_id: str = Field(min_length=1, max_length=39)
     evse_uid: str = Field(min_length=1, max_length=39)
     connector_id: str = Field(min_length=1, max_length=36)
@@ -95,7 +75,7 @@ class UnlockConnector(_Command):
         )
 
 
-MODELS: dict[str, type[_Command]] = {
+MODELS: dict[str, type[CommandBody]] = {
     "START_SESSION": StartSession,
     "STOP_SESSION": StopSession,
     "RESERVE_NOW": ReserveNow,

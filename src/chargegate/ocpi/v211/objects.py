@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from chargegate.domain.clock import as_utc, ocpi_datetime
+from chargegate.domain.clock import ocpi_datetime
 from chargegate.domain.evse import evse_status_of, evse_uid
-from chargegate.ocpi.placeholders import location_address
+from chargegate.ocpi.placeholders import evse_connectors, location_address, location_last_updated
 from chargegate.settings import Settings
 from chargegate.store.models import ChargingSession, Connector, Party, Station
 
@@ -47,11 +47,11 @@ def location_object(
     station: Station, connectors: list[Connector], settings: Settings
 ) -> dict[str, Any]:
     """The station as its own Location, one EVSE per OCPP connector (connector 0 excluded)."""
-    evse_connectors = _evse_connectors(station, connectors)
+    plugs = evse_connectors(station, connectors)
     return _location(
         station,
-        [_evse(station, c.connector_id, c.ocpp_status, c.updated_at) for c in evse_connectors],
-        _location_last_updated(station, evse_connectors),
+        [_evse(station, c.connector_id, c.ocpp_status, c.updated_at) for c in plugs],
+        location_last_updated(station, plugs),
         settings,
     )
 
@@ -106,14 +106,14 @@ def _auth_id(session: ChargingSession) -> str:
 def _session_location(
     session: ChargingSession, station: Station, connectors: list[Connector], settings: Settings
 ) -> dict[str, Any]:
-    evse_connectors = _evse_connectors(station, connectors)
-    match = next((c for c in evse_connectors if c.connector_id == session.connector_id), None)
+    plugs = evse_connectors(station, connectors)
+    match = next((c for c in plugs if c.connector_id == session.connector_id), None)
     if match is not None:
         evse = _evse(station, match.connector_id, match.ocpp_status, match.updated_at)
     else:
         # No connector row (yet): still a valid object, with a status that admits we don't know.
         evse = _evse(station, session.connector_id, None, station.first_seen)
-    return _location(station, [evse], _location_last_updated(station, evse_connectors), settings)
+    return _location(station, [evse], location_last_updated(station, plugs), settings)
 
 
 def _location(
@@ -149,17 +149,3 @@ def _evse(
         ],
         "last_updated": stamp,
     }
-
-
-def _evse_connectors(station: Station, connectors: list[Connector]) -> list[Connector]:
-    # Connector 0 is the whole charge point in OCPP 1.6, not a place to plug in.
-    return sorted(
-        (c for c in connectors if c.station_id == station.id and c.connector_id >= 1),
-        key=lambda c: c.connector_id,
-    )
-
-
-def _location_last_updated(station: Station, evse_connectors: list[Connector]) -> datetime:
-    # first_seen, not last_seen: heartbeats move last_seen without changing the Location, and
-    # would make every Location look new to a date_from query.
-    return max([as_utc(station.first_seen), *(as_utc(c.updated_at) for c in evse_connectors)])

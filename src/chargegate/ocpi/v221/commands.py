@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from chargegate.domain import commands as dc
 from chargegate.domain.commands import CommandReply, CommandResultType
-from chargegate.ocpi.fields import DateTime, Url
+from chargegate.ocpi.fields import CommandBody, DateTime, TokenBody
 
 COMMANDS = (
     "CANCEL_RESERVATION",
@@ -21,39 +21,19 @@ COMMANDS = (
 CiString36 = Field(min_length=1, max_length=36, pattern=r"^[\x20-\x7e]+$")
 
 
-class Token(BaseModel):
-    """2.2.1 Token. Fields the CPO does not use are optional here but type-checked if sent."""
-
-    model_config = ConfigDict(extra="allow")
+class Token(TokenBody):
     country_code: str | None = Field(None, min_length=2, max_length=2)
     party_id: str | None = Field(None, min_length=3, max_length=3)
     uid: str = CiString36
     type: Literal["AD_HOC_USER", "APP_USER", "OTHER", "RFID"]
     contract_id: str = CiString36
-    visual_number: str | None = Field(None, max_length=64)
-    issuer: str | None = Field(None, max_length=64)
     group_id: str | None = Field(None, max_length=36)
-    valid: bool | None = None
-    whitelist: Literal["ALWAYS", "ALLOWED", "ALLOWED_OFFLINE", "NEVER"] | None = None
-    language: str | None = Field(None, max_length=2)
-    last_updated: DateTime | None = None
 
-    def to_domain(self) -> dc.Token:
-        return dc.Token(
-            uid=self.uid,
-            type=self.type,
-            contract_id=self.contract_id,
-            issuer=self.issuer or "",
-            raw=self.model_dump(mode="json", exclude_none=True),
-        )
+    def contract(self) -> str:
+        return self.contract_id
 
 
-class _Command(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    response_url: Url
-
-
-class StartSession(_Command):
+class StartSession(CommandBody):
     token: Token
     location_id: str = CiString36
     evse_uid: str | None = Field(None, min_length=1, max_length=36)
@@ -76,14 +56,14 @@ class StartSession(_Command):
         )
 
 
-class StopSession(_Command):
+class StopSession(CommandBody):
     session_id: str = CiString36
 
     def to_domain(self) -> dc.StopSession:
         return dc.StopSession(session_id=self.session_id)
 
 
-class ReserveNow(_Command):
+class ReserveNow(CommandBody):
     token: Token
     expiry_date: DateTime
     reservation_id: str = CiString36
@@ -102,14 +82,14 @@ class ReserveNow(_Command):
         )
 
 
-class CancelReservation(_Command):
+class CancelReservation(CommandBody):
     reservation_id: str = CiString36
 
     def to_domain(self) -> dc.CancelReservation:
         return dc.CancelReservation(reservation_id=self.reservation_id)
 
 
-class UnlockConnector(_Command):
+class UnlockConnector(CommandBody):
     location_id: str = CiString36
     evse_uid: str = CiString36
     connector_id: str = CiString36
@@ -120,7 +100,7 @@ class UnlockConnector(_Command):
         )
 
 
-MODELS: dict[str, type[_Command]] = {
+MODELS: dict[str, type[CommandBody]] = {
     "CANCEL_RESERVATION": CancelReservation,
     "START_SESSION": StartSession,
     "STOP_SESSION": StopSession,

@@ -6,12 +6,11 @@ mod_cdrs.asciidoc (release-2.2.1-bugfixes).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from chargegate.domain.clock import as_utc, ocpi_datetime
+from chargegate.domain.clock import ocpi_datetime
 from chargegate.domain.evse import evse_status_of, evse_uid
-from chargegate.ocpi.placeholders import location_address
+from chargegate.ocpi.placeholders import evse_connectors, location_address, location_last_updated
 from chargegate.settings import Settings
 from chargegate.store.models import ChargingSession, Connector, Party, Station
 
@@ -36,7 +35,7 @@ def location_object(
     station: Station, connectors: list[Connector], settings: Settings
 ) -> dict[str, Any]:
     """The station as its own Location, one EVSE per OCPP connector (connector 0 excluded)."""
-    evse_connectors = _evse_connectors(station, connectors)
+    plugs = evse_connectors(station, connectors)
     return {
         "country_code": settings.country_code,
         "party_id": settings.party_id,
@@ -45,8 +44,8 @@ def location_object(
         # publish_allowed_to, which we have nothing to fill with.
         "publish": True,
         **location_address(settings),
-        "evses": [_evse(station, c) for c in evse_connectors],
-        "last_updated": ocpi_datetime(_location_last_updated(station, evse_connectors)),
+        "evses": [_evse(station, c) for c in plugs],
+        "last_updated": ocpi_datetime(location_last_updated(station, plugs)),
     }
 
 
@@ -136,17 +135,3 @@ def _evse(station: Station, connector: Connector) -> dict[str, Any]:
         ],
         "last_updated": stamp,
     }
-
-
-def _evse_connectors(station: Station, connectors: list[Connector]) -> list[Connector]:
-    # Connector 0 is the whole charge point in OCPP 1.6, not a place to plug in.
-    return sorted(
-        (c for c in connectors if c.station_id == station.id and c.connector_id >= 1),
-        key=lambda c: c.connector_id,
-    )
-
-
-def _location_last_updated(station: Station, evse_connectors: list[Connector]) -> datetime:
-    # first_seen, not last_seen: heartbeats move last_seen without changing the Location, and
-    # would make every Location look new to a date_from query.
-    return max([as_utc(station.first_seen), *(as_utc(c.updated_at) for c in evse_connectors)])
