@@ -114,6 +114,20 @@ def test_openapi_lists_every_operator_endpoint_with_examples() -> None:
     ):
         assert path in paths, path
     schemas = spec["components"]["schemas"]
-    for body in ("GetConfigurationBody", "ChangeConfigurationsBody", "ResetBody",
-                 "RemoteStartAttemptBody", "RemoteStopBody"):
+    for body in (
+        "GetConfigurationBody",
+        "ChangeConfigurationsBody",
+        "ResetBody",
+        "RemoteStartAttemptBody",
+        "RemoteStopBody",
+    ):
         assert schemas[body].get("examples"), body
+
+
+def test_station_map_sets_partner_ids(tmp_path: Path) -> None:
+    mapped = _cli(tmp_path, "station", "map", "CP-9", "--location-id", "LOC-1", "--evse", "1=EV-A")
+    assert mapped.returncode == 0, mapped.stderr
+    clash = _cli(tmp_path, "station", "map", "CP-9", "--evse", "2=EV-A")
+    assert clash.returncode == 2 and "EV-A" in clash.stderr
+    bad = _cli(tmp_path, "station", "map", "CP-9", "--evse", "x")
+    assert bad.returncode == 2 and "CONNECTOR=UID" in bad.stderr

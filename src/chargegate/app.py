@@ -76,8 +76,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         comm_log = CommunicationLog(sessions)
         delivery = DeliveryWorker(settings, sessions, http)
         commands = CommandService(settings, sessions, router, wire, delivery.notify)
+        station_events = StationEvents(settings, sessions, wire, delivery.notify)
         remote_commands = RemoteCommandService(
-            settings, sessions, router, LocalCap(settings.operator_parallel_cap)
+            settings,
+            sessions,
+            router,
+            LocalCap(settings.operator_parallel_cap),
+            on_lock=station_events.cancel_reservations_at,
         )
         state = app.state
         state.settings, state.sessions, state.http, state.router = settings, sessions, http, router
@@ -85,7 +90,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         state.parties = PartyService(sessions)
         state.operator_keys = OperatorKeys(sessions)
         state.remote_commands = remote_commands
-        state.station_events = StationEvents(settings, sessions, wire, delivery.notify)
+        state.station_events = station_events
         comm_log.start()
         delivery.start()
         jobs = [
@@ -93,6 +98,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             for job, name in (
                 (commands.resolve_expired, "timeout sweep"),
                 (remote_commands.tick, "remote start attempts"),
+                (station_events.expire_reservations, "reservation expiry"),
             )
         ]
         log.info("chargegate %s ready on %s", __version__, settings.public_url)

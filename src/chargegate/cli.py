@@ -111,6 +111,38 @@ def _operator_key_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _station_map(args: argparse.Namespace) -> int:
+    from chargegate.service.stations import MappingConflict, StationMapping
+    from chargegate.store import db
+
+    evses: dict[int, str] = {}
+    for item in args.evse or []:
+        connector, sep, uid = item.partition("=")
+        if not sep or not connector.isdigit() or not uid:
+            print(f"error: --evse wants CONNECTOR=UID, got {item!r}", file=sys.stderr)
+            return 2
+        evses[int(connector)] = uid
+
+    async def job() -> None:
+        settings = Settings()
+        await db.upgrade_async(settings.database_url)
+        engine = db.make_engine(settings.database_url)
+        try:
+            await StationMapping(db.make_sessionmaker(engine)).map(
+                args.station_id, location_id=args.location_id, evses=evses
+            )
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(job())
+    except MappingConflict as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"station {args.station_id} mapped")
+    return 0
+
+
 def _db_upgrade(args: argparse.Namespace) -> int:
     from chargegate.store import db
 
@@ -152,6 +184,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="repeat for several (default: operator and read)",
     )
     key_add.set_defaults(func=_operator_key_add)
+
+    station = sub.add_parser("station", help="stations").add_subparsers(
+        dest="station", required=True
+    )
+    mapping = station.add_parser(
+        "map", help="give a station the OCPI Location id / EVSE uids a partner expects"
+    )
+    mapping.add_argument("station_id")
+    mapping.add_argument("--location-id", help="OCPI Location id ('' to unmap)")
+    mapping.add_argument(
+        "--evse", action="append", metavar="CONNECTOR=UID", help="OCPI EVSE uid of a connector"
+    )
+    mapping.set_defaults(func=_station_map)
 
     dbp = sub.add_parser("db", help="database").add_subparsers(dest="db", required=True)
     dbp.add_parser("upgrade", help="apply migrations").set_defaults(func=_db_upgrade)

@@ -75,6 +75,9 @@ class FakeEmsp:
                         "url": f"{self.base_url}/ocpi/emsp/{version}/sessions",
                     }
                 )
+                endpoints.append(
+                    {"identifier": "cdrs", "url": f"{self.base_url}/ocpi/emsp/{version}/cdrs"}
+                )
             if version == "2.2.1":
                 for e in endpoints:
                     e["role"] = (

@@ -33,3 +33,11 @@ def parse_evse_uid(uid: str) -> tuple[str, int] | None:
     if not sep or not station_id or not connector.isdigit():
         return None
     return station_id, int(connector)
+
+
+def location_id_of(station_id: str, mapped: str | None) -> str:
+    return mapped or station_id
+
+
+def evse_uid_of(station_id: str, connector_id: int, mapped: str | None) -> str:
+    return mapped or evse_uid(station_id, connector_id)

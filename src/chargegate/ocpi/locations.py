@@ -79,7 +79,11 @@ async def get_location(
     objects = objects_for(version)
     headers = response_routing_headers(request, caller, version)
     async with request.app.state.sessions() as s:
-        station = await s.get(Station, location_id)
+        station = await s.scalar(select(Station).where(Station.location_id == location_id))
+        if station is None:
+            station = await s.scalar(
+                select(Station).where(Station.id == location_id, Station.location_id.is_(None))
+            )
         if station is None:
             raise OcpiError(
                 status.UNKNOWN_LOCATION, f"unknown location {location_id!r}", 404, headers=headers

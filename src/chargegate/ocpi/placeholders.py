@@ -4,16 +4,22 @@ The stations table holds no address or position yet, but OCPI requires them on e
 Until it does, these values fill the required fields. They are deliberately recognisable as
 "not real" (`unknown`, `00000`, 0°/0°) so a peer or an operator reading them cannot mistake
 them for a real address.
+
+CDRs take their address from here too, with the EVSE ID, charging period and totals both
+versions build alike while stations carry no EVSE ID and there are no tariffs.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from datetime import datetime
 from typing import Any
 
-from chargegate.domain.clock import as_utc
+from chargegate.domain.clock import as_utc, ocpi_datetime
+from chargegate.domain.evse import evse_uid_of, location_id_of
 from chargegate.settings import Settings
-from chargegate.store.models import Connector, Station
+from chargegate.store.models import ChargingSession, Connector, Station
 
 ADDRESS = "unknown"
 CITY = "unknown"
@@ -66,3 +72,75 @@ def location_last_updated(station: Station, evse_connectors: list[Connector]) ->
     # first_seen, not last_seen: heartbeats move last_seen without changing the Location, and
     # would make every Location look new to a date_from query.
     return max([as_utc(station.first_seen), *(as_utc(c.updated_at) for c in evse_connectors)])
+
+
+# --- CDRs -------------------------------------------------------------------------------------
+
+# eMI3 V1.0 Power Outlet ID: an alphanumeric, then up to 30 alphanumerics or "*".
+EMI3_OUTLET_MAX = 31
+_EMI3_UNSAFE = re.compile(r"[^A-Z0-9]+")
+
+
+def evse_id(settings: Settings, station_id: str, connector_id: int) -> str:
+    """An eMI3 EVSE ID (`NL*CGW*ECP*AMS*01*2`) made from our party and the EVSE uid's parts."""
+    # CdrLocation requires an eMI3-compliant evse_id, and station ids may hold characters eMI3
+    # forbids ("-", "_", "."), so they become the "*" separator eMI3 allows.
+    station = _EMI3_UNSAFE.sub("*", station_id.upper()).strip("*")
+    outlet = f"{station}*{connector_id}"
+    if not station or len(outlet) > EMI3_OUTLET_MAX:
+        # Cutting a long id could make two stations one EVSE ID; a digest keeps them apart.
+        digest = hashlib.sha256(station_id.encode()).hexdigest()[:12].upper()
+        outlet = f"{digest}*{connector_id}"
+    return f"{settings.country_code.upper()}*{settings.party_id.upper()}*E{outlet}"
+
+
+def cdr_end(session: ChargingSession) -> datetime:
+    """The end of a session that has a CDR; a session still running has none."""
+    if session.end_date_time is None:
+        raise ValueError(f"session {session.id} has not ended, so it has no CDR")
+    return session.end_date_time
+
+
+def cdr_usage(start: datetime, end: datetime, kwh: float) -> dict[str, Any]:
+    """charging_periods, total_energy and total_time of a CDR, identical in 2.1.1 and 2.2.1."""
+    # OCPI numbers carry at most four decimals.
+    energy = round(kwh, 4)
+    # A station clock that jumps back can report a stop before the start; a negative duration
+    # would make the whole CDR invalid, an empty one only says nothing was measured.
+    seconds = max((as_utc(end) - as_utc(start)).total_seconds(), 0.0)
+    # Both specs (and GIREVE) define total_time as the whole session, charging or not.
+    hours = round(seconds / 3600, 4)
+    return {
+        # A new period is only required where the cost changes; without tariffs it never does,
+        # so one period covers the session. Nothing tells charging from idle time either, so
+        # TIME ("time charging") is the whole session and there is no PARKING_TIME.
+        "charging_periods": [
+            {
+                "start_date_time": ocpi_datetime(start),
+                "dimensions": [
+                    {"type": "ENERGY", "volume": energy},
+                    {"type": "TIME", "volume": hours},
+                ],
+            }
+        ],
+        "total_energy": energy,
+        "total_time": hours,
+    }
+
+
+def location_id(station: Station) -> str:
+    """The operator's mapped Location id, or the station's own id."""
+    return location_id_of(station.id, station.location_id)
+
+
+def evse_uid_for(station: Station, connector_id: int, connectors: list[Connector]) -> str:
+    """The mapped EVSE uid of that connector, or `{station_id}-{connector_id}`."""
+    mapped = next(
+        (
+            c.evse_uid
+            for c in connectors
+            if c.station_id == station.id and c.connector_id == connector_id
+        ),
+        None,
+    )
+    return evse_uid_of(station.id, connector_id, mapped)

@@ -35,6 +35,17 @@ class OcpiWire:
         module = objects211 if version == "2.1.1" else objects221
         return module.session_object(session, station, connectors, self._settings, party=party)
 
+    def cdr(
+        self,
+        version: str,
+        session: ChargingSession,
+        station: Station,
+        connectors: list[Connector],
+        party: Party | None,
+    ) -> dict[str, Any]:
+        module = objects211 if version == "2.1.1" else objects221
+        return module.cdr_object(session, station, connectors, self._settings, party=party)
+
     def session_push_url(self, party: Party, session: ChargingSession) -> str | None:
         """Sessions receiver: `{endpoint}/{country_code}/{party_id}/{session_id}` (our ids)."""
         endpoint = (party.endpoints or {}).get("sessions")

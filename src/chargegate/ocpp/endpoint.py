@@ -9,10 +9,14 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .connection import LoggedConnection
 from .v16 import StationHandler16
+from .v201 import StationHandler201
 
 log = logging.getLogger(__name__)
 
-SUBPROTOCOLS = {"ocpp1.6": StationHandler16}
+SUBPROTOCOLS: dict[str, type[StationHandler16] | type[StationHandler201]] = {
+    "ocpp2.0.1": StationHandler201,
+    "ocpp1.6": StationHandler16,
+}
 # OCPP-J: the station identity is the last path segment; keep it to a sane, loggable set.
 _STATION_ID = re.compile(r"^[A-Za-z0-9._:\-*+]{1,48}$")
 

@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import uuid
 from typing import Any
 
-from ocpp.exceptions import OCPPError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
 
 from chargegate.domain.clock import ocpi_datetime, parse_datetime, utcnow
-from chargegate.domain.station_calls import Outcome, StationReply, StationRequest
 from chargegate.service.station_events import MeterSample, StationEvents
 
 from . import v16_translation as table
 from .connection import LoggedConnection
+from .link import StationLinkMixin
 
 log = logging.getLogger(__name__)
 
 _ENERGY_REGISTER = "Energy.Active.Import.Register"
 
 
-class StationHandler16(ChargePoint):
+class StationHandler16(StationLinkMixin, ChargePoint):
     ocpp_version = "1.6"
+    table = table
 
     def __init__(
         self,
@@ -39,60 +36,7 @@ class StationHandler16(ChargePoint):
         super().__init__(station_id, connection, response_timeout=24 * 3600)
         self._events = events
         self._heartbeat_interval = heartbeat_interval
-        self._closed = asyncio.Event()
-
-    # ---- the socket's life -------------------------------------------------------------------
-
-    async def serve(self) -> None:
-        try:
-            await self.start()
-        finally:
-            self._closed.set()
-
-    async def disconnect(self, reason: str) -> None:
-        self._closed.set()
-        with contextlib.suppress(Exception):
-            await self._connection.close(code=1000, reason=reason)
-
-    # ---- CSMS → station ----------------------------------------------------------------------
-
-    async def execute(self, request: StationRequest, timeout: float) -> StationReply:
-        """Send one call; waiting for the station's one-call-at-a-time lock counts too."""
-        if self._closed.is_set():
-            return StationReply(Outcome.CONNECTION_LOST, description="connection closed")
-        payload = table.to_call(request)
-        unique_id = str(uuid.uuid4())
-        call_task = asyncio.create_task(self.call(payload, suppress=False, unique_id=unique_id))
-        closed_task = asyncio.create_task(self._closed.wait())
-        try:
-            done, _ = await asyncio.wait(
-                {call_task, closed_task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            closed_task.cancel()
-        if call_task not in done:
-            call_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await call_task
-            if closed_task in done:
-                return StationReply(
-                    Outcome.CONNECTION_LOST, description="connection lost", unique_id=unique_id
-                )
-            return StationReply(
-                Outcome.TIMEOUT,
-                description=f"no answer within {timeout:.1f}s",
-                unique_id=unique_id,
-            )
-        try:
-            result = call_task.result()
-        except OCPPError as error:
-            return StationReply(
-                Outcome.CALL_ERROR,
-                error_code=error.code,
-                description=str(error.description),
-                unique_id=unique_id,
-            )
-        return table.to_reply(result, unique_id)
+        self._init_link()
 
     # ---- station → CSMS ----------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -31,6 +32,7 @@ from chargegate.store.models import ChargingSession, Command, Connector, Party, 
 from .background import BackgroundTasks
 from .outbox import enqueue
 from .ports import OutboxSignal, PeerWire
+from .pushes import PeerPushes
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,7 @@ class CommandService:
         self._sessions = sessions
         self._router = router
         self._wire = wire
+        self._pushes = PeerPushes(wire)
         self._notify = notify
         self._tasks = BackgroundTasks()
 
@@ -112,6 +115,7 @@ class CommandService:
                         correlation_id=correlation_id,
                         authorization_reference=plan.authorization_reference,
                         token_uid=plan.token_uid,
+                        remote_start_id=getattr(plan.station_request, "remote_start_id", None),
                         state=CommandState.PENDING.value,
                         deadline=deadline,
                         created_at=now,
@@ -169,7 +173,7 @@ class CommandService:
                         connector_id=connector_id,
                         id_token=request.token.uid,
                         token_type=request.token.type,
-                        remote_start_id=None,
+                        remote_start_id=new_remote_start_id(),
                     ),
                     token_uid=request.token.uid,
                     authorization_reference=request.authorization_reference,
@@ -257,21 +261,37 @@ class CommandService:
         raise TypeError(f"no plan for {type(request).__name__}")
 
     async def _station(self, s: AsyncSession, location_id: str, ci: bool) -> Station:
-        station = await s.scalar(select(Station).where(_eq(Station.id, location_id, ci)))
+        """The station behind an OCPI location id: a mapped id, or the station's own."""
+        station = await s.scalar(select(Station).where(_eq(Station.location_id, location_id, ci)))
+        if station is None:
+            station = await s.scalar(
+                select(Station).where(
+                    _eq(Station.id, location_id, ci), Station.location_id.is_(None)
+                )
+            )
         if station is None:
             raise _unknown(f"unknown location {location_id!r}")
         return station
 
     async def _connector(self, s: AsyncSession, station: Station, uid: str, ci: bool) -> int:
+        """The OCPP connector behind an OCPI EVSE uid: a mapped uid, or `{station}-{n}`."""
+        mapped = await s.scalar(
+            select(Connector).where(
+                Connector.station_id == station.id, _eq(Connector.evse_uid, uid, ci)
+            )
+        )
+        if mapped is not None:
+            return mapped.connector_id
         parsed = parse_evse_uid(uid)
         same_station = parsed is not None and (
             parsed[0].lower() == station.id.lower() if ci else parsed[0] == station.id
         )
+        location = station.location_id or station.id
         if parsed is None or not same_station or parsed[1] < 1:
-            raise _unknown(f"unknown EVSE {uid!r} at location {station.id!r}")
+            raise _unknown(f"unknown EVSE {uid!r} at location {location!r}")
         connector = await s.get(Connector, (station.id, parsed[1]))
-        if connector is None:
-            raise _unknown(f"unknown EVSE {uid!r} at location {station.id!r}")
+        if connector is None or connector.evse_uid is not None:
+            raise _unknown(f"unknown EVSE {uid!r} at location {location!r}")
         return parsed[1]
 
     async def _connectors_locked(
@@ -422,6 +442,8 @@ class CommandService:
             if reservation is not None:
                 accepted = result is CommandResultType.ACCEPTED
                 reservation.status = "ACTIVE" if accepted else "FAILED"
+                if accepted and command.ocpi_version == "2.2.1":
+                    await self._reservation_session(s, command, reservation)
         elif (
             command.type == CommandType.CANCEL_RESERVATION.value
             and result is CommandResultType.ACCEPTED
@@ -435,6 +457,41 @@ class CommandService:
             )
             if reservation is not None:
                 reservation.status = "CANCELLED"
+
+    async def _reservation_session(
+        self, s: AsyncSession, command: Command, reservation: Reservation
+    ) -> None:
+        """2.2.1: "A successful reservation will result in a new Session object being created
+        by the CPO" (status RESERVATION). A replaced reservation keeps its Session."""
+        if reservation.session_pk is not None:
+            existing = await s.get(ChargingSession, reservation.session_pk)
+            if existing is not None and existing.status == "RESERVATION":
+                existing.connector_id = reservation.connector_id
+                existing.last_updated = utcnow()
+                await self._pushes.session(s, existing)
+                return
+        now = utcnow()
+        session = ChargingSession(
+            id=uuid.uuid4().hex[:24],
+            station_id=reservation.station_id,
+            connector_id=reservation.connector_id,
+            party_id=command.party_id,
+            command_id=command.id,
+            id_tag=command.token_uid or "",
+            token=command.request.get("token"),
+            auth_method="COMMAND",
+            authorization_reference=command.authorization_reference,
+            meter_start=0,
+            meter_last=0,
+            kwh=0.0,
+            status="RESERVATION",
+            start_date_time=now,
+            last_updated=now,
+        )
+        s.add(session)
+        await s.flush()
+        reservation.session_pk = session.pk
+        await self._pushes.session(s, session)
 
     async def resolve_expired(self) -> int:
         """Resolve as TIMEOUT every pending command past its deadline (after a restart, or
@@ -459,6 +516,13 @@ class CommandService:
 
     async def stop(self) -> None:
         await self._tasks.stop()
+
+
+def new_remote_start_id() -> int:
+    """A positive int32 for OCPP 2.0.1's remoteStartId. Random rather than a counter so that no
+    node has to coordinate; it is looked up together with the station id, where a collision of
+    two live commands (one in two billion) is the only way to mislink."""
+    return secrets.randbelow(2**31 - 1) + 1
 
 
 def _eq(column: Any, value: str, case_insensitive: bool) -> Any:

@@ -24,6 +24,15 @@ class PeerWire(Protocol):
         party: Party | None,
     ) -> dict[str, Any]: ...
 
+    def cdr(
+        self,
+        version: str,
+        session: ChargingSession,
+        station: Station,
+        connectors: list[Connector],
+        party: Party | None,
+    ) -> dict[str, Any]: ...
+
     def session_push_url(self, party: Party, session: ChargingSession) -> str | None:
         """Where the peer receives this session (PUT), or None if it lists no receiver."""
         ...

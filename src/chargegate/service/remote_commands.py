@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from chargegate.store.models import (
 )
 
 from .background import BackgroundTasks
+from .commands import new_remote_start_id
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +85,11 @@ class RemoteCommandService:
         sessions: async_sessionmaker[AsyncSession],
         router: StationRouter,
         cap: ParallelCap,
+        on_lock: Callable[[str, int | None, str], Awaitable[None]] | None = None,
     ) -> None:
+        """`on_lock(station, connector or None, why)` runs after a lock is set: reservations
+        there can no longer be honoured."""
+        self._on_lock = on_lock
         self._settings = settings
         self._sessions = sessions
         self._router = router
@@ -267,7 +273,7 @@ class RemoteCommandService:
         except BaseException:
             await self._cap.release()
             raise
-        request = sc.RemoteStart(connector.connector_id, id_tag)
+        request = sc.RemoteStart(connector.connector_id, id_tag, "RFID", new_remote_start_id())
         self._tasks.spawn(self._async_call(record.id, station_id, request, success_status=WAITING))
         return record
 
@@ -477,6 +483,8 @@ class RemoteCommandService:
         async with self._sessions.begin() as s:
             station = await self._station(s, station_id)
             station.locked = locked
+        if locked and self._on_lock is not None:
+            await self._on_lock(station_id, None, "the operator locked the station")
         return station
 
     async def set_connector_lock(
@@ -485,6 +493,10 @@ class RemoteCommandService:
         async with self._sessions.begin() as s:
             connector = await self._connector(s, station_id, None, connector_uuid)
             connector.locked = locked
+        if locked and self._on_lock is not None:
+            await self._on_lock(
+                station_id, connector.connector_id, "the operator locked the connector"
+            )
         return connector
 
     # ---- helpers -----------------------------------------------------------------------------

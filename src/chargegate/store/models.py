@@ -59,8 +59,12 @@ class Party(Base):
 
 class Station(Base):
     __tablename__ = "stations"
+    __table_args__ = (Index("uq_stations_location_id", "location_id", unique=True),)
 
     id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    # The OCPI Location id when the operator mapped it (GIREVE and hubs expect their own ids);
+    # unmapped, the station is its own Location with the station id.
+    location_id: Mapped[str | None] = mapped_column(String(36))
     ocpp_version: Mapped[str] = mapped_column(String(8))
     vendor: Mapped[str | None] = mapped_column(String(50))
     model: Mapped[str | None] = mapped_column(String(50))
@@ -82,6 +86,8 @@ class Connector(Base):
     )
     connector_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    # The OCPI EVSE uid when mapped; otherwise `{station_id}-{connector_id}`.
+    evse_uid: Mapped[str | None] = mapped_column(String(36))
     ocpp_status: Mapped[str | None] = mapped_column(String(20))
     error_code: Mapped[str | None] = mapped_column(String(50))
     locked: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -105,6 +111,8 @@ class Command(Base):
     correlation_id: Mapped[str | None] = mapped_column(String(64))
     authorization_reference: Mapped[str | None] = mapped_column(String(64))
     token_uid: Mapped[str | None] = mapped_column(String(36))
+    # OCPP 2.0.1 echoes it in TransactionEvent: how the transaction finds its command.
+    remote_start_id: Mapped[int | None] = mapped_column(Integer, index=True)
     state: Mapped[str] = mapped_column(String(16))
     result: Mapped[str | None] = mapped_column(String(24))
     message: Mapped[str | None] = mapped_column(Text)
@@ -133,6 +141,8 @@ class Reservation(Base):
     expiry_date: Mapped[datetime]
     command_id: Mapped[str | None] = mapped_column(String(36))
     response_url: Mapped[str | None] = mapped_column(String(255))
+    # 2.2.1: a successful reservation is a Session (status RESERVATION) until the charge starts.
+    session_pk: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default="REQUESTED")
     created_at: Mapped[datetime]
 
@@ -262,3 +272,14 @@ class StationConfiguration(Base):
     value: Mapped[str | None] = mapped_column(String(2500))
     readonly: Mapped[bool] = mapped_column(Boolean, default=False)
     fetched_at: Mapped[datetime]
+
+
+class Cdr(Base):
+    """The charge detail record of a completed session: one per session, ever."""
+
+    __tablename__ = "cdrs"
+
+    id: Mapped[str] = mapped_column(String(39), primary_key=True)
+    session_pk: Mapped[int] = mapped_column(ForeignKey("sessions.pk"), unique=True)
+    party_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"), index=True)
+    created_at: Mapped[datetime]

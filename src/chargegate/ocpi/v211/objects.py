@@ -1,8 +1,8 @@
-"""OCPI 2.1.1 Location and Session objects, built from our tables.
+"""OCPI 2.1.1 Location, Session and CDR objects, built from our tables.
 
-Field lists follow mod_locations.md and mod_sessions.md (release-2.1.1-bugfixes). The spec's own
-Session examples are not valid objects (an `evse` key instead of `evses`, alpha-2 country,
-lower-case enum values, no auth_method), so the tables are followed, not the examples.
+Field lists follow mod_locations.md, mod_sessions.md and mod_cdrs.md (release-2.1.1-bugfixes).
+The spec's own Session examples are not valid objects (an `evse` key instead of `evses`, alpha-2
+country, lower-case enum values, no auth_method), so the tables are followed, not the examples.
 """
 
 from __future__ import annotations
@@ -11,8 +11,16 @@ from datetime import datetime
 from typing import Any
 
 from chargegate.domain.clock import ocpi_datetime
-from chargegate.domain.evse import evse_status_of, evse_uid
-from chargegate.ocpi.placeholders import evse_connectors, location_address, location_last_updated
+from chargegate.domain.evse import evse_status_of
+from chargegate.ocpi.placeholders import (
+    cdr_end,
+    cdr_usage,
+    evse_connectors,
+    evse_uid_for,
+    location_address,
+    location_id,
+    location_last_updated,
+)
 from chargegate.settings import Settings
 from chargegate.store.models import ChargingSession, Connector, Party, Station
 
@@ -50,7 +58,10 @@ def location_object(
     plugs = evse_connectors(station, connectors)
     return _location(
         station,
-        [_evse(station, c.connector_id, c.ocpp_status, c.updated_at) for c in plugs],
+        [
+            _evse(evse_uid_for(station, c.connector_id, plugs), c.ocpp_status, c.updated_at)
+            for c in plugs
+        ],
         location_last_updated(station, plugs),
         settings,
     )
@@ -92,6 +103,46 @@ def session_object(
     return body
 
 
+def cdr_object(
+    session: ChargingSession,
+    station: Station,
+    connectors: list[Connector],
+    settings: Settings,
+    *,
+    party: Party | None = None,
+) -> dict[str, Any]:
+    """The CDR of a completed session, with the Location embedded as in its Session.
+
+    The CDR id is the session id: a session has one CDR, ever. Raises ValueError for a session
+    that has not ended. `party` is unused, as in session_object."""
+    end = cdr_end(session)
+    usage = cdr_usage(session.start_date_time, end, session.kwh)
+    # Unlike the Session (start_datetime/end_datetime), the 2.1.1 CDR spells its times
+    # start_date_time/stop_date_time.
+    body: dict[str, Any] = {
+        "id": session.id,
+        "start_date_time": ocpi_datetime(session.start_date_time),
+        "stop_date_time": ocpi_datetime(end),
+        "auth_id": _auth_id(session),
+        "auth_method": AUTH_METHOD_211.get(session.auth_method, session.auth_method),
+        "location": _session_location(session, station, connectors, settings),
+        # meter_id (optional) is left out: we do not store the stations' meter serial numbers.
+        "currency": settings.currency,
+        "charging_periods": usage["charging_periods"],
+        # No tariffs yet, so nothing is charged for; the field is required all the same.
+        "total_cost": 0,
+        "total_energy": usage["total_energy"],
+        "total_time": usage["total_time"],
+        # The stop is the session's last change (meter values stop with it), so its stamp is
+        # when the CDR came to be; a CDR never changes after that.
+        "last_updated": ocpi_datetime(session.last_updated),
+    }
+    if session.authorization_reference:
+        # GIREVE's 2.1.1 extension: the eMSP's authorization, top level, on every CDR too.
+        body["authorization_id"] = session.authorization_reference
+    return body
+
+
 def _auth_id(session: ChargingSession) -> str:
     token = session.token or {}
     # A token stored from a 2.2.1 request has contract_id where 2.1.1 has auth_id; both name
@@ -109,10 +160,12 @@ def _session_location(
     plugs = evse_connectors(station, connectors)
     match = next((c for c in plugs if c.connector_id == session.connector_id), None)
     if match is not None:
-        evse = _evse(station, match.connector_id, match.ocpp_status, match.updated_at)
+        evse = _evse(
+            evse_uid_for(station, match.connector_id, plugs), match.ocpp_status, match.updated_at
+        )
     else:
         # No connector row (yet): still a valid object, with a status that admits we don't know.
-        evse = _evse(station, session.connector_id, None, station.first_seen)
+        evse = _evse(evse_uid_for(station, session.connector_id, plugs), None, station.first_seen)
     return _location(station, [evse], location_last_updated(station, plugs), settings)
 
 
@@ -120,7 +173,7 @@ def _location(
     station: Station, evses: list[dict[str, Any]], last_updated: datetime, settings: Settings
 ) -> dict[str, Any]:
     return {
-        "id": station.id,
+        "id": location_id(station),
         "type": LOCATION_TYPE,
         **location_address(settings),
         "evses": evses,
@@ -128,12 +181,10 @@ def _location(
     }
 
 
-def _evse(
-    station: Station, connector_id: int, ocpp_status: str | None, updated_at: datetime
-) -> dict[str, Any]:
+def _evse(uid: str, ocpp_status: str | None, updated_at: datetime) -> dict[str, Any]:
     stamp = ocpi_datetime(updated_at)
     return {
-        "uid": evse_uid(station.id, connector_id),
+        "uid": uid,
         "status": evse_status_of(ocpp_status),
         "capabilities": list(CAPABILITIES),
         "connectors": [

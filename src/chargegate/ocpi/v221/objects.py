@@ -1,7 +1,7 @@
-"""OCPI 2.2.1 Location and Session objects, built from our tables.
+"""OCPI 2.2.1 Location, Session and CDR objects, built from our tables.
 
-Field lists follow mod_locations.asciidoc, mod_sessions.asciidoc and the CdrToken class of
-mod_cdrs.asciidoc (release-2.2.1-bugfixes).
+Field lists follow mod_locations.asciidoc, mod_sessions.asciidoc and mod_cdrs.asciidoc
+(release-2.2.1-bugfixes).
 """
 
 from __future__ import annotations
@@ -9,11 +9,21 @@ from __future__ import annotations
 from typing import Any
 
 from chargegate.domain.clock import ocpi_datetime
-from chargegate.domain.evse import evse_status_of, evse_uid
-from chargegate.ocpi.placeholders import evse_connectors, location_address, location_last_updated
+from chargegate.domain.evse import evse_status_of
+from chargegate.ocpi.placeholders import (
+    cdr_end,
+    cdr_usage,
+    evse_connectors,
+    evse_id,
+    evse_uid_for,
+    location_address,
+    location_id,
+    location_last_updated,
+)
 from chargegate.settings import Settings
 from chargegate.store.models import ChargingSession, Connector, Party, Station
 
+NOT_AVAILABLE = "#NA"
 CAPABILITIES = ["REMOTE_START_STOP_CAPABLE", "RESERVABLE", "UNLOCK_CAPABLE"]
 
 # Under OCPP 1.6 each OCPP connector is its own EVSE (the 2.2.1 EVSE note asks exactly this of
@@ -30,6 +40,17 @@ MAX_AMPERAGE = 32
 # An OCPP idTag with no OCPI token behind it was read at the station, i.e. a card.
 DEFAULT_TOKEN_TYPE = "RFID"
 
+# The Location fields CdrLocation has too; it has no time_zone.
+CDR_LOCATION_ADDRESS_FIELDS = (
+    "name",
+    "address",
+    "city",
+    "postal_code",
+    "state",
+    "country",
+    "coordinates",
+)
+
 
 def location_object(
     station: Station, connectors: list[Connector], settings: Settings
@@ -39,7 +60,7 @@ def location_object(
     return {
         "country_code": settings.country_code,
         "party_id": settings.party_id,
-        "id": station.id,
+        "id": location_id(station),
         # No station is private today; a non-published Location would also need
         # publish_allowed_to, which we have nothing to fill with.
         "publish": True,
@@ -78,15 +99,84 @@ def session_object(
         body["authorization_reference"] = session.authorization_reference
     body.update(
         {
-            "location_id": station.id,
-            "evse_uid": evse_uid(station.id, session.connector_id),
-            "connector_id": OCPI_CONNECTOR_ID,
+            "location_id": location_id(station),
+            # A reservation without an EVSE has none yet: "#NA" (mod_sessions, ReserveNow).
+            "evse_uid": (
+                evse_uid_for(station, session.connector_id, connectors)
+                if session.connector_id
+                else NOT_AVAILABLE
+            ),
+            "connector_id": OCPI_CONNECTOR_ID if session.connector_id else NOT_AVAILABLE,
             "currency": settings.currency,
             "status": session.status,
             "last_updated": ocpi_datetime(session.last_updated),
         }
     )
     return body
+
+
+def cdr_object(
+    session: ChargingSession,
+    station: Station,
+    connectors: list[Connector],
+    settings: Settings,
+    *,
+    party: Party | None = None,
+) -> dict[str, Any]:
+    """The CDR of a completed session, its place given as a CdrLocation.
+
+    The CDR id is the session id: a session has one CDR, ever. Raises ValueError for a session
+    that has not ended. `party` names the token's owner as in session_object; `connectors` is
+    unused (CdrLocation carries no EVSE status)."""
+    end = cdr_end(session)
+    body: dict[str, Any] = {
+        "country_code": settings.country_code,
+        "party_id": settings.party_id,
+        "id": session.id,
+        "start_date_time": ocpi_datetime(session.start_date_time),
+        "end_date_time": ocpi_datetime(end),
+        # Optional only for a CPO without a Sessions module; we push every Session.
+        "session_id": session.id,
+        "cdr_token": _cdr_token(session, settings, party),
+        "auth_method": session.auth_method,
+    }
+    if session.authorization_reference:
+        body["authorization_reference"] = session.authorization_reference
+    usage = cdr_usage(session.start_date_time, end, session.kwh)
+    body.update(
+        {
+            "cdr_location": _cdr_location(session, station, connectors, settings),
+            # meter_id (optional) is left out: we do not store the stations' meter serial numbers.
+            "currency": settings.currency,
+            "charging_periods": usage["charging_periods"],
+            # No tariffs yet, so nothing is charged for; Price requires excl_vat all the same,
+            # and incl_vat is optional.
+            "total_cost": {"excl_vat": 0},
+            "total_energy": usage["total_energy"],
+            "total_time": usage["total_time"],
+            # The stop is the session's last change (meter values stop with it), so its stamp
+            # is when the CDR came to be; a CDR never changes after that.
+            "last_updated": ocpi_datetime(session.last_updated),
+        }
+    )
+    return body
+
+
+def _cdr_location(
+    session: ChargingSession, station: Station, connectors: list[Connector], settings: Settings
+) -> dict[str, Any]:
+    address = location_address(settings)
+    return {
+        "id": location_id(station),
+        **{key: address[key] for key in CDR_LOCATION_ADDRESS_FIELDS if key in address},
+        "evse_uid": evse_uid_for(station, session.connector_id, connectors),
+        # Required here though optional on the Location's EVSE: CdrLocation needs an eMI3 id.
+        "evse_id": evse_id(settings, station.id, session.connector_id),
+        "connector_id": OCPI_CONNECTOR_ID,
+        "connector_standard": CONNECTOR_STANDARD,
+        "connector_format": CONNECTOR_FORMAT,
+        "connector_power_type": POWER_TYPE,
+    }
 
 
 def _cdr_token(session: ChargingSession, settings: Settings, party: Party | None) -> dict[str, Any]:
@@ -119,7 +209,7 @@ def _text(token: dict[str, Any], key: str) -> str | None:
 def _evse(station: Station, connector: Connector) -> dict[str, Any]:
     stamp = ocpi_datetime(connector.updated_at)
     return {
-        "uid": evse_uid(station.id, connector.connector_id),
+        "uid": evse_uid_for(station, connector.connector_id, [connector]),
         "status": evse_status_of(connector.ocpp_status),
         "capabilities": list(CAPABILITIES),
         "connectors": [

@@ -1,0 +1,82 @@
+"""Sessions and CDRs owed to the eMSP that started them: store-and-forward outbox rows, FIFO
+per peer (GIREVE), written in the caller's transaction."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chargegate.domain.clock import utcnow
+from chargegate.store.models import Cdr, ChargingSession, Connector, Party, Station
+
+from .outbox import enqueue
+from .ports import PeerWire
+
+
+class PeerPushes:
+    def __init__(self, wire: PeerWire) -> None:
+        self._wire = wire
+
+    async def session(self, s: AsyncSession, session: ChargingSession) -> None:
+        """PUT the session as it is now to the peer's sessions receiver, if it has one."""
+        party = await _registered_party(s, session.party_id)
+        if party is None or party.ocpi_version is None:
+            return
+        url = self._wire.session_push_url(party, session)
+        if url is None:
+            return
+        station, connectors = await station_and_connectors(s, session.station_id)
+        enqueue(
+            s,
+            kind="SESSION",
+            party=party,
+            method="PUT",
+            url=url,
+            body=self._wire.session(party.ocpi_version, session, station, connectors, party),
+            correlation_id=session.command_id,
+            fifo=True,
+        )
+
+    async def cdr(self, s: AsyncSession, session: ChargingSession) -> None:
+        """Create the session's CDR once (it is keyed by the session, so a repeated stop finds
+        it) and POST it to the peer's cdrs receiver."""
+        if await s.scalar(select(Cdr.id).where(Cdr.session_pk == session.pk)) is not None:
+            return
+        s.add(
+            Cdr(
+                id=session.id, session_pk=session.pk, party_id=session.party_id, created_at=utcnow()
+            )
+        )
+        party = await _registered_party(s, session.party_id)
+        if party is None or party.ocpi_version is None:
+            return
+        url = (party.endpoints or {}).get("cdrs")
+        if not url:
+            return
+        station, connectors = await station_and_connectors(s, session.station_id)
+        enqueue(
+            s,
+            kind="CDR",
+            party=party,
+            method="POST",
+            url=url,
+            body=self._wire.cdr(party.ocpi_version, session, station, connectors, party),
+            correlation_id=session.command_id,
+            fifo=True,
+        )
+
+
+async def station_and_connectors(
+    s: AsyncSession, station_id: str
+) -> tuple[Station, list[Connector]]:
+    station = await s.get(Station, station_id)
+    assert station is not None
+    connectors = list(await s.scalars(select(Connector).where(Connector.station_id == station_id)))
+    return station, connectors
+
+
+async def _registered_party(s: AsyncSession, party_id: int | None) -> Party | None:
+    if party_id is None:
+        return None
+    party = await s.get(Party, party_id)
+    return party if party is not None and party.state == "REGISTERED" else None
