@@ -110,7 +110,7 @@ async def test_offline_station_is_rejected_without_a_call(
     station = await stations("CP-1")
     await station.close()
     for _ in range(100):
-        if not gateway.state.router.is_connected("CP-1"):
+        if not await gateway.state.router.is_connected("CP-1"):
             break
         await __import__("asyncio").sleep(0.02)
     url = ocpi.emsp.response_url("START_SESSION")

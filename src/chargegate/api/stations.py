@@ -15,12 +15,12 @@ from .auth import OperatorScope, ReadScope
 router = APIRouter(prefix="/stations", tags=["Operator stations and locks"])
 
 
-def _station_json(
+async def _station_json(
     request: Request, station: Station, connectors: list[Connector]
 ) -> dict[str, Any]:
     return {
         "cpId": station.id,
-        "online": request.app.state.router.is_connected(station.id),
+        "online": await request.app.state.router.is_connected(station.id),
         "ocppVersion": station.ocpp_version,
         "vendor": station.vendor,
         "model": station.model,
@@ -52,7 +52,7 @@ async def _load(request: Request, station_id: str) -> dict[str, Any]:
                 .order_by(Connector.connector_id)
             )
         )
-    return _station_json(request, station, connectors)
+    return await _station_json(request, station, connectors)
 
 
 @router.get("", summary="All stations with their connectors")
@@ -74,7 +74,7 @@ async def list_stations(
             )
         )
     return [
-        _station_json(request, st, [c for c in connectors if c.station_id == st.id])
+        await _station_json(request, st, [c for c in connectors if c.station_id == st.id])
         for st in stations
     ]
 

@@ -2,33 +2,37 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Protocol
 
 
 class ParallelCap(Protocol):
     limit: int
 
-    async def try_acquire(self) -> bool: ...
+    async def acquire(self) -> str | None:
+        """A slot token, or None when `limit` requests are already in flight."""
+        ...
 
-    async def release(self) -> None: ...
+    async def release(self, slot: str) -> None: ...
 
 
 class LocalCap:
-    """In-process counter; a cluster uses a shared one so the cap holds across nodes."""
+    """In-process slots; a cluster uses RedisCap so the cap holds across nodes."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._in_flight = 0
+        self._slots: set[str] = set()
 
-    async def try_acquire(self) -> bool:
-        if self._in_flight >= self.limit:
-            return False
-        self._in_flight += 1
-        return True
+    async def acquire(self) -> str | None:
+        if len(self._slots) >= self.limit:
+            return None
+        slot = uuid.uuid4().hex
+        self._slots.add(slot)
+        return slot
 
-    async def release(self) -> None:
-        self._in_flight = max(self._in_flight - 1, 0)
+    async def release(self, slot: str) -> None:
+        self._slots.discard(slot)
 
     @property
     def in_flight(self) -> int:
-        return self._in_flight
+        return len(self._slots)

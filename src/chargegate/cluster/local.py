@@ -15,7 +15,11 @@ class LocalStationRouter:
     def __init__(self) -> None:
         self._links: dict[str, StationLink] = {}
 
-    def is_connected(self, station_id: str) -> bool:
+    async def is_connected(self, station_id: str) -> bool:
+        return self.holds(station_id)
+
+    def holds(self, station_id: str) -> bool:
+        """Whether this process holds the station's socket."""
         return station_id in self._links
 
     def connected_count(self) -> int:

@@ -18,7 +18,9 @@ class StationLink(Protocol):
 
 
 class StationRouter(Protocol):
-    def is_connected(self, station_id: str) -> bool: ...
+    async def is_connected(self, station_id: str) -> bool:
+        """Connected to this node or, in a cluster, to any live node."""
+        ...
 
     async def call(self, station_id: str, request: StationRequest, timeout: float) -> StationReply:
         """The station's reply; OFFLINE, TIMEOUT or CONNECTION_LOST instead of raising."""

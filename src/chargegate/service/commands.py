@@ -164,7 +164,9 @@ class CommandService:
                     connector_id = await self._connector(s, station, request.evse_uid, ci)
                     if request.connector_id is not None and request.connector_id != "1":
                         raise _unknown(f"unknown connector_id {request.connector_id!r}")
-                self._check_usable(station, await self._connectors_locked(s, station, connector_id))
+                await self._check_usable(
+                    station, await self._connectors_locked(s, station, connector_id)
+                )
                 self._check_token_fits(station, request.token.uid)
                 return _Plan(
                     station,
@@ -195,7 +197,7 @@ class CommandService:
                     )
                 session_station = await s.get(Station, session.station_id)
                 assert session_station is not None
-                self._check_online(session_station)
+                await self._check_online(session_station)
                 return _Plan(
                     session_station, session.connector_id, sc.RemoteStop(session.transaction_id)
                 )
@@ -204,7 +206,9 @@ class CommandService:
                 connector_id = 0
                 if request.evse_uid:
                     connector_id = await self._connector(s, station, request.evse_uid, ci)
-                self._check_usable(station, await self._connectors_locked(s, station, connector_id))
+                await self._check_usable(
+                    station, await self._connectors_locked(s, station, connector_id)
+                )
                 self._check_token_fits(station, request.token.uid)
                 if as_utc(request.expiry_date) <= now:
                     raise _refuse(CommandResponseType.REJECTED, "expiry_date is in the past", 2001)
@@ -244,7 +248,7 @@ class CommandService:
                     )
                 reserved_at = await s.get(Station, known.station_id)
                 assert reserved_at is not None
-                self._check_online(reserved_at)
+                await self._check_online(reserved_at)
                 return _Plan(
                     reserved_at,
                     known.connector_id,
@@ -256,7 +260,7 @@ class CommandService:
                 connector_id = await self._connector(s, station, request.evse_uid, ci)
                 if request.connector_id != "1":
                     raise _unknown(f"unknown connector_id {request.connector_id!r}")
-                self._check_online(station)
+                await self._check_online(station)
                 return _Plan(station, connector_id, sc.Unlock(connector_id))
         raise TypeError(f"no plan for {type(request).__name__}")
 
@@ -302,16 +306,16 @@ class CommandService:
         connector = await s.get(Connector, (station.id, connector_id))
         return connector is not None and connector.locked
 
-    def _check_online(self, station: Station) -> None:
-        if not self._router.is_connected(station.id):
+    async def _check_online(self, station: Station) -> None:
+        if not await self._router.is_connected(station.id):
             raise _refuse(
                 CommandResponseType.REJECTED, f"station offline: {station.id} is not connected"
             )
 
-    def _check_usable(self, station: Station, connector_locked: bool) -> None:
+    async def _check_usable(self, station: Station, connector_locked: bool) -> None:
         if station.locked or connector_locked:
             raise _refuse(CommandResponseType.REJECTED, "EVSE is locked by the operator")
-        self._check_online(station)
+        await self._check_online(station)
 
     def _check_token_fits(self, station: Station, uid: str) -> None:
         if station.ocpp_version == "1.6" and len(uid) > OCPP16_ID_TAG_MAX:

@@ -126,7 +126,7 @@ class RemoteCommandService:
         """One ChangeConfiguration per key, in order, within one operator timeout in all."""
         async with self._sessions() as s:
             await self._station(s, station_id)
-        self._check_online(station_id)
+        await self._check_online(station_id)
         async with self._slot():
             record = await self._new_record(
                 "change_configurations",
@@ -203,7 +203,7 @@ class RemoteCommandService:
     ) -> tuple[RemoteRequest, StationReply]:
         async with self._sessions() as s:
             await self._station(s, station_id)
-        self._check_online(station_id)
+        await self._check_online(station_id)
         async with self._slot():
             record = await self._new_record(kind, station_id, connector_id, body, key_id)
             reply = await self._router.call(station_id, request, self._settings.operator_timeout)
@@ -251,9 +251,8 @@ class RemoteCommandService:
                 raise RemoteCommandError(
                     "locked", f"connector {connector.connector_id} of {station_id} is locked"
                 )
-        self._check_online(station_id)
-        if not await self._cap.try_acquire():
-            raise self._cap_reached()
+        await self._check_online(station_id)
+        slot = await self._take_slot()
         try:
             record = await self._new_record(
                 "remote_start_attempt",
@@ -271,10 +270,12 @@ class RemoteCommandService:
                 stop_minutes=stop_minutes,
             )
         except BaseException:
-            await self._cap.release()
+            await self._release(slot)
             raise
         request = sc.RemoteStart(connector.connector_id, id_tag, "RFID", new_remote_start_id())
-        self._tasks.spawn(self._async_call(record.id, station_id, request, success_status=WAITING))
+        self._tasks.spawn(
+            self._async_call(record.id, station_id, request, slot, success_status=WAITING)
+        )
         return record
 
     async def remote_stop(
@@ -300,10 +301,9 @@ class RemoteCommandService:
             raise RemoteCommandError("not_found", "no such session or transaction")
         if session.status != "ACTIVE":
             raise RemoteCommandError("conflict", f"session {session.id} is {session.status}")
-        self._check_online(session.station_id)
+        await self._check_online(session.station_id)
         # The system's own stops (stopMinutes) must not be refused by the operators' cap.
-        if not system and not await self._cap.try_acquire():
-            raise self._cap_reached()
+        slot = None if system else await self._take_slot()
         try:
             record = await self._new_record(
                 "remote_stop",
@@ -318,15 +318,11 @@ class RemoteCommandService:
                 session_id=session.id,
             )
         except BaseException:
-            if not system:
-                await self._cap.release()
+            await self._release(slot)
             raise
         self._tasks.spawn(
             self._async_call(
-                record.id,
-                session.station_id,
-                sc.RemoteStop(session.transaction_id),
-                holds_slot=not system,
+                record.id, session.station_id, sc.RemoteStop(session.transaction_id), slot
             )
         )
         return record
@@ -334,15 +330,14 @@ class RemoteCommandService:
     async def clear_cache(self, station_id: str, key_id: int | None) -> RemoteRequest:
         async with self._sessions() as s:
             await self._station(s, station_id)
-        self._check_online(station_id)
-        if not await self._cap.try_acquire():
-            raise self._cap_reached()
+        await self._check_online(station_id)
+        slot = await self._take_slot()
         try:
             record = await self._new_record("clear_cache", station_id, None, {}, key_id)
         except BaseException:
-            await self._cap.release()
+            await self._release(slot)
             raise
-        self._tasks.spawn(self._async_call(record.id, station_id, sc.ClearCache()))
+        self._tasks.spawn(self._async_call(record.id, station_id, sc.ClearCache(), slot))
         return record
 
     async def _async_call(
@@ -350,9 +345,10 @@ class RemoteCommandService:
         record_id: str,
         station_id: str,
         request: sc.StationRequest,
+        slot: str | None,
         success_status: str = ACCEPTED,
-        holds_slot: bool = True,
     ) -> None:
+        """Runs past the HTTP answer; holds its cap slot until the station's reply is in."""
         try:
             reply = await self._router.call(station_id, request, self._settings.operator_timeout)
             status = record_status(reply)
@@ -368,8 +364,7 @@ class RemoteCommandService:
             log.exception("remote request %s failed", record_id)
             await self._finish(record_id, FAILED, None, "internal error", [])
         finally:
-            if holds_slot:
-                await self._cap.release()
+            await self._release(slot)
 
     async def get(self, record_id: str, kind: str | None = None) -> RemoteRequest:
         async with self._sessions() as s:
@@ -525,8 +520,8 @@ class RemoteCommandService:
             raise RemoteCommandError("not_found", f"station {station_id} has no connector {which}")
         return connector
 
-    def _check_online(self, station_id: str) -> None:
-        if not self._router.is_connected(station_id):
+    async def _check_online(self, station_id: str) -> None:
+        if not await self._router.is_connected(station_id):
             raise RemoteCommandError("offline", f"station {station_id} is offline")
 
     def _cap_reached(self) -> RemoteCommandError:
@@ -536,14 +531,23 @@ class RemoteCommandService:
             "retry when one has finished",
         )
 
+    async def _take_slot(self) -> str:
+        slot = await self._cap.acquire()
+        if slot is None:
+            raise self._cap_reached()
+        return slot
+
+    async def _release(self, slot: str | None) -> None:
+        if slot is not None:
+            await self._cap.release(slot)
+
     @contextlib.asynccontextmanager
     async def _slot(self) -> Any:
-        if not await self._cap.try_acquire():
-            raise self._cap_reached()
+        slot = await self._take_slot()
         try:
             yield
         finally:
-            await self._cap.release()
+            await self._release(slot)
 
     async def _new_record(
         self,
