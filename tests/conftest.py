@@ -20,6 +20,7 @@ from chargegate.sim import SimulatedStation16
 from .support.emsp import FakeEmsp
 from .support.servers import LiveServer, bound_socket
 
+REDIS_URL = os.environ.get("CHARGEGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get(
     "CHARGEGATE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
@@ -40,12 +41,37 @@ async def _postgres_reachable() -> str | None:
     return None
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """Each end-to-end test runs on the embedded default and on PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'chargegate.db'}"
-        return
+async def _redis_reachable(url: str) -> str | None:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url, socket_connect_timeout=3)
+    try:
+        await client.ping()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        await client.aclose()
+    return None
+
+
+@pytest.fixture
+async def redis_url() -> str:
+    problem = await _redis_reachable(REDIS_URL)
+    if problem is not None:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"Redis required but unreachable at {REDIS_URL}: {problem}")
+        pytest.skip(f"Redis not reachable at {REDIS_URL}: {problem}")
+    return REDIS_URL
+
+
+@pytest.fixture
+async def postgres_url(tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh PostgreSQL database (a cluster needs one the nodes share)."""
+    async for url in _postgres_database():
+        yield url
+
+
+async def _postgres_database() -> AsyncIterator[str]:
     problem = await _postgres_reachable()
     if problem is not None:
         if REQUIRE_SERVICES:
@@ -60,6 +86,16 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Each end-to-end test runs on the embedded default and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'chargegate.db'}"
+        return
+    async for url in _postgres_database():
+        yield url
 
 
 def gateway_settings(database_url: str, public_url: str, **overrides: Any) -> Settings:

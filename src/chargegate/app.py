@@ -15,9 +15,14 @@ from fastapi.exception_handlers import (
     request_validation_exception_handler,
 )
 from fastapi.exceptions import RequestValidationError
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import WebSocketRoute
 
 from chargegate import __version__
@@ -27,6 +32,8 @@ from chargegate.api import stations as api_stations
 from chargegate.api.errors import remote_command_error
 from chargegate.cluster.cap import LocalCap
 from chargegate.cluster.local import LocalStationRouter
+from chargegate.cluster.redis_cap import RedisCap
+from chargegate.cluster.redis_router import RedisStationRouter
 from chargegate.delivery.worker import DeliveryWorker
 from chargegate.ocpi import commands as ocpi_commands
 from chargegate.ocpi import credentials as ocpi_credentials
@@ -46,6 +53,7 @@ from chargegate.service.station_events import StationEvents
 from chargegate.settings import Settings
 from chargegate.store import db
 from chargegate.store.comm_log import CommunicationLog
+from chargegate.store.health import readiness
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +79,35 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         http = httpx.AsyncClient(
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=100)
         )
-        router = LocalStationRouter()
+        redis: Redis | None = None
+        router: LocalStationRouter | RedisStationRouter
+        cap: LocalCap | RedisCap
+        if settings.redis_url:
+            # A pooled connection may have died with a Redis restart: retry once on a fresh one
+            # before reporting the cluster link as failed.
+            redis = Redis.from_url(
+                settings.redis_url,
+                health_check_interval=10,
+                retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
+                retry_on_error=[RedisConnectionError, RedisTimeoutError],
+            )
+            router = RedisStationRouter(
+                redis,
+                settings.node_id,
+                prefix=settings.redis_prefix,
+                entry_ttl=settings.registry_ttl,
+                refresh_interval=settings.registry_refresh,
+            )
+            await router.start()
+            cap = RedisCap(
+                redis,
+                settings.operator_parallel_cap,
+                hold_seconds=settings.operator_timeout * 2 + 30,
+                prefix=settings.redis_prefix,
+            )
+        else:
+            router = LocalStationRouter()
+            cap = LocalCap(settings.operator_parallel_cap)
         wire = OcpiWire(settings)
         comm_log = CommunicationLog(sessions)
         delivery = DeliveryWorker(settings, sessions, http)
@@ -81,12 +117,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             settings,
             sessions,
             router,
-            LocalCap(settings.operator_parallel_cap),
+            cap,
             on_lock=station_events.cancel_reservations_at,
         )
         state = app.state
         state.settings, state.sessions, state.http, state.router = settings, sessions, http, router
         state.comm_log, state.delivery, state.commands = comm_log, delivery, commands
+        state.redis, state.engine = redis, engine
         state.parties = PartyService(sessions)
         state.operator_keys = OperatorKeys(sessions)
         state.remote_commands = remote_commands
@@ -113,6 +150,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             await remote_commands.stop()
             await delivery.stop()
             await comm_log.stop()
+            if isinstance(router, RedisStationRouter):
+                await router.stop()
+            if redis is not None:
+                await redis.aclose()
             await http.aclose()
             await engine.dispose()
 
@@ -165,5 +206,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     @app.get("/healthz", tags=["health"], summary="Process is alive")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="Database and Redis are reachable")
+    async def readyz(request: Request) -> Response:
+        checks = await readiness(request.app.state.engine, request.app.state.redis)
+        ready = all(v == "ok" or v == "not configured" for v in checks.values())
+        body = {"status": "ready" if ready else "not ready", "node": settings.node_id, **checks}
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     return app

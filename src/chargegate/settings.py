@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import uuid
 from functools import cached_property
 
 from pydantic import Field
@@ -44,6 +46,13 @@ class Settings(BaseSettings):
 
     # How often deadlines, remote start attempts and stopMinutes are checked.
     sweep_interval: float = 1.0
+
+    # Cluster: set a Redis URL to run as one of several nodes (PostgreSQL as the database).
+    redis_url: str | None = None
+    node_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}")
+    redis_prefix: str = "cg"  # keys and channels of this cluster in Redis
+    registry_ttl: float = 30.0  # a dead node's stations vanish from the registry after this
+    registry_refresh: float = 10.0
 
     heartbeat_interval: int = 300
     ws_per_message_deflate: bool = False

@@ -16,6 +16,7 @@ STATUS_OF_KIND = {
     "cap": 429,
     "timeout": 504,
     "station_error": 502,
+    "unavailable": 503,
 }
 
 

@@ -25,6 +25,12 @@ class LocalStationRouter:
     def connected_count(self) -> int:
         return len(self._links)
 
+    def station_ids(self) -> list[str]:
+        return list(self._links)
+
+    def link(self, station_id: str) -> StationLink | None:
+        return self._links.get(station_id)
+
     async def attach(self, station_id: str, link: StationLink) -> None:
         """Register a new connection; a station that reconnects replaces its old socket."""
         old = self._links.get(station_id)

@@ -532,7 +532,12 @@ class RemoteCommandService:
         )
 
     async def _take_slot(self) -> str:
-        slot = await self._cap.acquire()
+        try:
+            slot = await self._cap.acquire()
+        except Exception as exc:  # the cap's store (Redis in a cluster) is unreachable
+            raise RemoteCommandError(
+                "unavailable", f"cannot count requests in flight right now: {exc}"
+            ) from exc
         if slot is None:
             raise self._cap_reached()
         return slot
