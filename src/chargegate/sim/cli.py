@@ -1,4 +1,4 @@
-"""`chargegate sim`: run a fleet of simulated OCPP 1.6J stations until Ctrl-C."""
+"""`chargegate sim`: run a fleet of simulated OCPP 1.6J or 2.0.1 stations until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -6,21 +6,49 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import sys
 
 from chargegate.sim.fleet import run_fleet
-from chargegate.sim.script import DEFAULT_BEHAVIOURS, Behaviour, Script, validate
+from chargegate.sim.script import (
+    DEFAULT_BEHAVIOURS,
+    OCPP_VERSIONS,
+    Behaviour,
+    Script,
+    csms_actions,
+    parse_behaviour,
+    validate,
+)
 
 log = logging.getLogger(__name__)
 
 
 def _answer(text: str) -> tuple[str, Behaviour]:
+    """ACTION=BEHAVIOUR that makes sense in some OCPP version; build_script checks it against
+    the chosen one, which argparse may not have read yet."""
     action, sep, behaviour = text.partition("=")
     if not sep:
         raise argparse.ArgumentTypeError(f"expected ACTION=BEHAVIOUR, got {text!r}")
+    action = action.strip()
+    versions = [version for version in OCPP_VERSIONS if action in csms_actions(version)]
+    if not versions:
+        raise argparse.ArgumentTypeError(
+            f"unknown action {action!r}: no CSMS sends it to a station in OCPP "
+            f"{' or '.join(OCPP_VERSIONS)}"
+        )
     try:
-        return action.strip(), validate(action.strip(), behaviour.strip())
+        parsed = parse_behaviour(behaviour.strip())
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    # Problem → the versions that have it, so that a pair wrong everywhere is told once.
+    problems: dict[str, list[str]] = {}
+    for version in versions:
+        try:
+            return action, validate(action, parsed, version)
+        except ValueError as exc:
+            problems.setdefault(str(exc), []).append(version)
+    raise argparse.ArgumentTypeError(
+        "; ".join(f"{problem} (OCPP {', '.join(where)})" for problem, where in problems.items())
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -33,16 +61,22 @@ def _positive_int(text: str) -> int:
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "sim",
-        help="run simulated OCPP 1.6J charge points against a CSMS",
+        help="run simulated OCPP 1.6J or 2.0.1 charge points against a CSMS",
         description=(
-            "Connect N simulated OCPP 1.6J stations to URL/<station id>, boot them and answer "
-            "CSMS commands as scripted, until Ctrl-C."
+            "Connect N simulated OCPP 1.6J or 2.0.1 stations to URL/<station id>, boot them and "
+            "answer CSMS commands as scripted, until Ctrl-C."
         ),
     )
     parser.add_argument("--url", required=True, help="CSMS base URL, e.g. ws://127.0.0.1:8080/ocpp")
+    parser.add_argument(
+        "--ocpp", choices=OCPP_VERSIONS, default="1.6", help="OCPP version (default 1.6)"
+    )
     parser.add_argument("--stations", type=_positive_int, default=1, help="how many (default 1)")
     parser.add_argument(
-        "--connectors", type=_positive_int, default=2, help="connectors per station (default 2)"
+        "--connectors",
+        type=_positive_int,
+        default=2,
+        help="connectors per station; EVSEs of one connector with --ocpp 2.0.1 (default 2)",
     )
     parser.add_argument("--prefix", default="SIM-", help="station id prefix (default SIM-)")
     parser.add_argument(
@@ -83,10 +117,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def build_script(args: argparse.Namespace) -> Script:
-    return Script(args.default_answer, dict(args.answer))
+    """ValueError if an --answer makes no sense in the chosen OCPP version."""
+    return Script(args.default_answer, dict(args.answer), version=args.ocpp)
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        build_script(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     # Per-frame logs of many stations would drown the connect/boot lines the operator wants.
     logging.getLogger("chargegate.sim.wire").setLevel(
         logging.INFO if args.log_frames else logging.WARNING
@@ -100,8 +140,9 @@ async def run_async(args: argparse.Namespace, stop: asyncio.Event | None = None)
     """Run the fleet until `stop` is set (or, without it, until cancelled)."""
     script = build_script(args)
     log.info(
-        "starting %d stations (%s*) against %s with %r",
+        "starting %d OCPP %s stations (%s*) against %s with %r",
         args.stations,
+        args.ocpp,
         args.prefix,
         args.url,
         script,
@@ -115,6 +156,7 @@ async def run_async(args: argparse.Namespace, stop: asyncio.Event | None = None)
         heartbeat_interval=args.heartbeat,
         ready_timeout=None,
         reconnect_delay=args.reconnect,
+        ocpp=args.ocpp,
     )
     try:
         if stop is None:

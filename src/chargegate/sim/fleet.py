@@ -8,18 +8,20 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
-from chargegate.sim.script import Script
+from chargegate.sim.script import OCPP_VERSIONS, OcppVersion, Script
 from chargegate.sim.station16 import SimulatedStation16
+from chargegate.sim.station201 import SimulatedStation201
 
 log = logging.getLogger(__name__)
+
+# A fleet only uses what both versions share: id, run, ready, close, connected.
+Station = SimulatedStation16 | SimulatedStation201
 
 
 class Fleet:
     """Handles to running stations: look them up by id, wait for them, close them all."""
 
-    def __init__(
-        self, stations: list[SimulatedStation16], reconnect_delay: float | None = None
-    ) -> None:
+    def __init__(self, stations: list[Station], reconnect_delay: float | None = None) -> None:
         self.stations = stations
         self.reconnect_delay = reconnect_delay
         self._by_id = {station.id: station for station in stations}
@@ -39,7 +41,7 @@ class Fleet:
         async with asyncio.timeout(timeout):
             await asyncio.gather(*(self._ready(station) for station in self.stations))
 
-    async def _ready(self, station: SimulatedStation16) -> None:
+    async def _ready(self, station: Station) -> None:
         run_task = self._tasks[station.id]
         ready = asyncio.create_task(station.ready.wait())
         try:
@@ -66,10 +68,10 @@ class Fleet:
             if isinstance(result, Exception):
                 log.debug("%s ended with %r", station_id, result)
 
-    def __getitem__(self, station_id: str) -> SimulatedStation16:
+    def __getitem__(self, station_id: str) -> Station:
         return self._by_id[station_id]
 
-    def __iter__(self) -> Iterator[SimulatedStation16]:
+    def __iter__(self) -> Iterator[Station]:
         return iter(self.stations)
 
     def __len__(self) -> int:
@@ -92,6 +94,17 @@ def station_id(prefix: str, index: int) -> str:
     return f"{prefix}{index:05d}"
 
 
+def make_station(
+    ocpp: OcppVersion, station_id: str, url_base: str, connectors: int, **options: Any
+) -> Station:
+    """A station of the `ocpp` version; `connectors` means EVSEs (of one connector) in 2.0.1."""
+    if ocpp == "2.0.1":
+        return SimulatedStation201(station_id, url_base, evses=connectors, **options)
+    if ocpp == "1.6":
+        return SimulatedStation16(station_id, url_base, connectors=connectors, **options)
+    raise ValueError(f"unknown OCPP version {ocpp!r}; expected one of: {', '.join(OCPP_VERSIONS)}")
+
+
 async def run_fleet(
     url_base: str,
     stations: int,
@@ -102,21 +115,26 @@ async def run_fleet(
     *,
     ready_timeout: float | None = 30.0,
     reconnect_delay: float | None = None,
+    ocpp: OcppVersion = "1.6",
     **station_options: Any,
 ) -> Fleet:
-    """Start `stations` stations sharing one `script` and return the running Fleet.
+    """Start `stations` stations speaking `ocpp` and sharing one `script` (of that version);
+    return the running Fleet. In OCPP 2.0.1, `connectors` is the number of EVSEs.
 
     With `ready_timeout`, return only once all have booted (closing the fleet and raising if
     one fails or time runs out); with None, return at once and let them connect meanwhile.
     Use as `async with await run_fleet(...) as fleet:` or call `fleet.close()`.
     """
-    shared = script if script is not None else Script()
+    shared = script if script is not None else Script(version=ocpp)
+    if shared.version != ocpp:
+        raise ValueError(f"an OCPP {ocpp} fleet needs an OCPP {ocpp} script, not {shared!r}")
     fleet = Fleet(
         [
-            SimulatedStation16(
+            make_station(
+                ocpp,
                 station_id(prefix, index),
                 url_base,
-                connectors=connectors,
+                connectors,
                 script=shared,
                 heartbeat_interval=heartbeat_interval,
                 **station_options,

@@ -1,12 +1,17 @@
-"""What a simulated station answers to each CSMS-initiated OCPP 1.6 action."""
+"""What a simulated station answers to each CSMS-initiated OCPP 1.6 or 2.0.1 action."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal, get_args
 
 from ocpp.v16 import enums
+from ocpp.v201 import enums as enums201
+
+OcppVersion = Literal["1.6", "2.0.1"]
+OCPP_VERSIONS: tuple[OcppVersion, ...] = get_args(OcppVersion)
 
 
 class Behaviour(StrEnum):
@@ -22,6 +27,10 @@ class Behaviour(StrEnum):
     NOT_IMPLEMENTED = "not_implemented"
     SILENT = "silent"
     DISCONNECT = "disconnect"
+    # OCPP 2.0.1 only.
+    ONGOING_TRANSACTION = "ongoing_transaction"
+    UNKNOWN_CONNECTOR = "unknown_connector"
+    SCHEDULED = "scheduled"
 
 
 # Handled at the protocol level, before any handler runs, so they apply to every action the CSMS
@@ -113,6 +122,147 @@ _DEFAULT_FALLBACK: dict[tuple[str, Behaviour], Behaviour] = {
 }
 
 
+# -- OCPP 2.0.1 ---------------------------------------------------------------------------------
+
+Action201 = enums201.Action
+
+STATUS_ANSWERS_201: dict[str, dict[Behaviour, str]] = {
+    Action201.request_start_transaction: {
+        Behaviour.ACCEPT: enums201.RequestStartStopStatusEnumType.accepted,
+        Behaviour.REJECT: enums201.RequestStartStopStatusEnumType.rejected,
+    },
+    Action201.request_stop_transaction: {
+        Behaviour.ACCEPT: enums201.RequestStartStopStatusEnumType.accepted,
+        Behaviour.REJECT: enums201.RequestStartStopStatusEnumType.rejected,
+    },
+    Action201.reserve_now: {
+        Behaviour.ACCEPT: enums201.ReserveNowStatusEnumType.accepted,
+        Behaviour.REJECT: enums201.ReserveNowStatusEnumType.rejected,
+        Behaviour.OCCUPIED: enums201.ReserveNowStatusEnumType.occupied,
+        Behaviour.FAULTED: enums201.ReserveNowStatusEnumType.faulted,
+        Behaviour.UNAVAILABLE: enums201.ReserveNowStatusEnumType.unavailable,
+    },
+    Action201.cancel_reservation: {
+        Behaviour.ACCEPT: enums201.CancelReservationStatusEnumType.accepted,
+        Behaviour.REJECT: enums201.CancelReservationStatusEnumType.rejected,
+    },
+    Action201.unlock_connector: {
+        Behaviour.ACCEPT: enums201.UnlockStatusEnumType.unlocked,
+        Behaviour.UNLOCK_FAILED: enums201.UnlockStatusEnumType.unlock_failed,
+        Behaviour.ONGOING_TRANSACTION: enums201.UnlockStatusEnumType.ongoing_authorized_transaction,
+        Behaviour.UNKNOWN_CONNECTOR: enums201.UnlockStatusEnumType.unknown_connector,
+    },
+    Action201.reset: {
+        Behaviour.ACCEPT: enums201.ResetStatusEnumType.accepted,
+        Behaviour.REJECT: enums201.ResetStatusEnumType.rejected,
+        Behaviour.SCHEDULED: enums201.ResetStatusEnumType.scheduled,
+    },
+    # GetVariables and SetVariables carry a status per requested variable: the scripted one
+    # replaces Accepted for every variable the device model has (unknown ones stay unknown).
+    Action201.get_variables: {
+        Behaviour.ACCEPT: enums201.GetVariableStatusEnumType.accepted,
+        Behaviour.REJECT: enums201.GetVariableStatusEnumType.rejected,
+    },
+    Action201.set_variables: {
+        Behaviour.ACCEPT: enums201.SetVariableStatusEnumType.accepted,
+        Behaviour.REJECT: enums201.SetVariableStatusEnumType.rejected,
+        Behaviour.REBOOT_REQUIRED: enums201.SetVariableStatusEnumType.reboot_required,
+    },
+    Action201.get_base_report: {
+        Behaviour.ACCEPT: enums201.GenericDeviceModelStatusEnumType.accepted,
+        Behaviour.REJECT: enums201.GenericDeviceModelStatusEnumType.rejected,
+        Behaviour.NOT_SUPPORTED: enums201.GenericDeviceModelStatusEnumType.not_supported,
+    },
+    Action201.clear_cache: {
+        Behaviour.ACCEPT: enums201.ClearCacheStatusEnumType.accepted,
+        Behaviour.REJECT: enums201.ClearCacheStatusEnumType.rejected,
+    },
+    Action201.trigger_message: {
+        Behaviour.ACCEPT: enums201.TriggerMessageStatusEnumType.accepted,
+        Behaviour.REJECT: enums201.TriggerMessageStatusEnumType.rejected,
+        # The station's way to say it cannot send the requested message.
+        Behaviour.NOT_SUPPORTED: enums201.TriggerMessageStatusEnumType.not_implemented,
+    },
+}
+
+# Every action a CSMS may send to a Charging Station in OCPP 2.0.1.
+CSMS_ACTIONS_201: frozenset[str] = frozenset(STATUS_ANSWERS_201) | {
+    Action201.certificate_signed,
+    Action201.change_availability,
+    Action201.clear_charging_profile,
+    Action201.clear_display_message,
+    Action201.clear_variable_monitoring,
+    Action201.cost_updated,
+    Action201.customer_information,
+    Action201.data_transfer,
+    Action201.delete_certificate,
+    Action201.get_charging_profiles,
+    Action201.get_composite_schedule,
+    Action201.get_display_messages,
+    Action201.get_installed_certificate_ids,
+    Action201.get_local_list_version,
+    Action201.get_log,
+    Action201.get_monitoring_report,
+    Action201.get_report,
+    Action201.get_transaction_status,
+    Action201.install_certificate,
+    Action201.publish_firmware,
+    Action201.send_local_list,
+    Action201.set_charging_profile,
+    Action201.set_display_message,
+    Action201.set_monitoring_base,
+    Action201.set_monitoring_level,
+    Action201.set_network_profile,
+    Action201.set_variable_monitoring,
+    Action201.unpublish_firmware,
+    Action201.update_firmware,
+}
+
+_DEFAULT_FALLBACK_201: dict[tuple[str, Behaviour], Behaviour] = {
+    (Action201.unlock_connector, Behaviour.REJECT): Behaviour.UNLOCK_FAILED,
+}
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """What the script may say per action, for one OCPP version."""
+
+    version: OcppVersion
+    status_answers: Mapping[str, Mapping[Behaviour, str]]
+    csms_actions: frozenset[str]
+    # Handled, but answered without a status: only `accept` and the protocol behaviours apply.
+    statusless: frozenset[str]
+    fallback: Mapping[tuple[str, Behaviour], Behaviour]
+
+
+_RULES: dict[str, _Rules] = {
+    "1.6": _Rules(
+        "1.6",
+        STATUS_ANSWERS,
+        CSMS_ACTIONS,
+        frozenset({enums.Action.get_configuration}),
+        _DEFAULT_FALLBACK,
+    ),
+    "2.0.1": _Rules(
+        "2.0.1", STATUS_ANSWERS_201, CSMS_ACTIONS_201, frozenset(), _DEFAULT_FALLBACK_201
+    ),
+}
+
+
+def _rules(version: str) -> _Rules:
+    try:
+        return _RULES[version]
+    except KeyError:
+        raise ValueError(
+            f"unknown OCPP version {version!r}; expected one of: {', '.join(OCPP_VERSIONS)}"
+        ) from None
+
+
+def csms_actions(version: str) -> frozenset[str]:
+    """Every action a CSMS may send to a station in OCPP `version`."""
+    return _rules(version).csms_actions
+
+
 def parse_behaviour(name: str | Behaviour) -> Behaviour:
     try:
         return Behaviour(name)
@@ -121,22 +271,23 @@ def parse_behaviour(name: str | Behaviour) -> Behaviour:
         raise ValueError(f"unknown behaviour {name!r}; expected one of: {known}") from None
 
 
-def allowed_behaviours(action: str) -> frozenset[Behaviour]:
+def allowed_behaviours(action: str, version: str = "1.6") -> frozenset[Behaviour]:
     """Behaviours that make sense for `action`; ValueError if the station never receives it."""
-    if action not in CSMS_ACTIONS:
-        known = ", ".join(sorted(CSMS_ACTIONS))
+    rules = _rules(version)
+    if action not in rules.csms_actions:
+        known = ", ".join(sorted(rules.csms_actions))
         raise ValueError(
-            f"unknown action {action!r}: not an OCPP 1.6 action a CSMS sends to a station "
-            f"(expected one of: {known})"
+            f"unknown action {action!r}: not an OCPP {rules.version} action a CSMS sends to a "
+            f"station (expected one of: {known})"
         )
-    if action == enums.Action.get_configuration:
+    if action in rules.statusless:
         return PROTOCOL_BEHAVIOURS | {Behaviour.ACCEPT}
-    return PROTOCOL_BEHAVIOURS | frozenset(STATUS_ANSWERS.get(action, {}))
+    return PROTOCOL_BEHAVIOURS | frozenset(rules.status_answers.get(action, {}))
 
 
-def validate(action: str, behaviour: str | Behaviour) -> Behaviour:
+def validate(action: str, behaviour: str | Behaviour, version: str = "1.6") -> Behaviour:
     parsed = parse_behaviour(behaviour)
-    allowed = allowed_behaviours(action)
+    allowed = allowed_behaviours(action, version)
     if parsed not in allowed:
         options = ", ".join(sorted(b.value for b in allowed))
         raise ValueError(
@@ -155,23 +306,26 @@ class _Entry:
 class Script:
     """Action name → behaviour, with a default, changeable while stations run.
 
-    One Script may be shared by many stations (a fleet): a change applies to all of them.
+    One Script may be shared by many stations (a fleet): a change applies to all of them, so
+    all of them must speak its OCPP `version`.
     """
 
     def __init__(
         self,
         default: str | Behaviour = Behaviour.ACCEPT,
         answers: Mapping[str, str | Behaviour] | None = None,
+        version: OcppVersion = "1.6",
     ) -> None:
+        self._rules = _rules(version)
         self._default = self._validate_default(default)
         self._entries: dict[str, _Entry] = {}
         for action, behaviour in (answers or {}).items():
             self.set(action, behaviour)
 
     @classmethod
-    def from_cli(cls, default: str, answers: Iterable[str]) -> Script:
+    def from_cli(cls, default: str, answers: Iterable[str], version: OcppVersion = "1.6") -> Script:
         """Build from `--default-answer` and repeated `--answer ACTION=BEHAVIOUR` values."""
-        script = cls(default)
+        script = cls(default, version=version)
         for item in answers:
             action, sep, behaviour = item.partition("=")
             if not sep or not action.strip() or not behaviour.strip():
@@ -191,6 +345,10 @@ class Script:
         return parsed
 
     @property
+    def version(self) -> OcppVersion:
+        return self._rules.version
+
+    @property
     def default(self) -> Behaviour:
         return self._default
 
@@ -200,7 +358,7 @@ class Script:
 
     def set(self, action: str, behaviour: str | Behaviour, times: int | None = None) -> None:
         """Answer `action` with `behaviour`; with `times`, only for the next `times` CALLs."""
-        parsed = validate(action, behaviour)
+        parsed = validate(action, behaviour, self._rules.version)
         if times is not None and times < 1:
             raise ValueError(f"times must be at least 1, got {times}")
         self._entries[action] = _Entry(parsed, times)
@@ -231,23 +389,26 @@ class Script:
 
     def _default_for(self, action: str) -> Behaviour:
         behaviour = self._default
-        if action not in CSMS_ACTIONS or behaviour in PROTOCOL_BEHAVIOURS:
+        if action not in self._rules.csms_actions or behaviour in PROTOCOL_BEHAVIOURS:
             return behaviour
-        if behaviour in allowed_behaviours(action):
+        if behaviour in allowed_behaviours(action, self._rules.version):
             return behaviour
-        return _DEFAULT_FALLBACK.get((action, behaviour), Behaviour.ACCEPT)
+        return self._rules.fallback.get((action, behaviour), Behaviour.ACCEPT)
 
     def as_dict(self) -> dict[str, str]:
         return {action: entry.behaviour.value for action, entry in self._entries.items()}
 
     def __repr__(self) -> str:
-        return f"Script(default={self._default.value!r}, answers={self.as_dict()!r})"
+        return (
+            f"Script(default={self._default.value!r}, answers={self.as_dict()!r}, "
+            f"version={self.version!r})"
+        )
 
 
-def status_for(action: str, behaviour: Behaviour) -> str:
+def status_for(action: str, behaviour: Behaviour, version: str = "1.6") -> str:
     """The status field of the CALLRESULT for `action` answered with `behaviour`."""
     try:
-        return STATUS_ANSWERS[action][behaviour]
+        return _rules(version).status_answers[action][behaviour]
     except KeyError:
         raise ValueError(
             f"{action} has no status answer for behaviour {behaviour.value!r}"
