@@ -1,10 +1,10 @@
-"""Station connectors as OCPI EVSEs (OCPP 1.6: one EVSE per connector)."""
+"""Station connectors as OCPI EVSEs."""
 
 from __future__ import annotations
 
-# OCPP 1.6 ChargePointStatus → OCPI EvseStatus. OCPI CHARGING means "in use", so the
-# in-transaction states (Preparing … Finishing) all map to it.
-OCPP16_TO_EVSE_STATUS: dict[str, str] = {
+# OCPP 1.6 ChargePointStatus and 2.0.1 ConnectorStatus → OCPI EvseStatus. OCPI CHARGING means
+# "in use", so the in-transaction states (Preparing … Finishing, Occupied) all map to it.
+OCPP_TO_EVSE_STATUS: dict[str, str] = {
     "Available": "AVAILABLE",
     "Preparing": "CHARGING",
     "Charging": "CHARGING",
@@ -14,13 +14,15 @@ OCPP16_TO_EVSE_STATUS: dict[str, str] = {
     "Reserved": "RESERVED",
     "Unavailable": "INOPERATIVE",
     "Faulted": "OUTOFORDER",
+    # OCPP 2.0.1 ConnectorStatus adds one word; the others it shares with 1.6.
+    "Occupied": "CHARGING",
 }
 
 
 def evse_status_of(ocpp_status: str | None) -> str:
     if ocpp_status is None:
         return "UNKNOWN"
-    return OCPP16_TO_EVSE_STATUS.get(ocpp_status, "UNKNOWN")
+    return OCPP_TO_EVSE_STATUS.get(ocpp_status, "UNKNOWN")
 
 
 def evse_uid(station_id: str, connector_id: int) -> str:

@@ -1,0 +1,236 @@
+"""OCPP 2.0.1 stations driven as fully as 1.6J ones: every command and outcome, a full charge
+with TransactionEvents, reservations the station removes, the operator API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import websockets
+
+from chargegate.sim.station201 import SimulatedStation201
+
+from .conftest import Gateway
+from .support.commands import reserve_now, start_session, unlock
+from .support.emsp import FakeEmsp
+from .support.ocpi_client import OcpiClient
+from .support.operator import OperatorClient
+
+Station201Factory = Callable[..., Awaitable[SimulatedStation201]]
+
+
+@pytest.fixture
+async def stations201(gateway: Gateway) -> AsyncIterator[Station201Factory]:
+    started: list[SimulatedStation201] = []
+
+    async def connect(
+        station_id: str = "CS-1", evses: int = 2, **kwargs: Any
+    ) -> SimulatedStation201:
+        station = SimulatedStation201(station_id, gateway.ws_url, evses=evses, **kwargs)
+        await station.connect_and_boot()
+        started.append(station)
+        return station
+
+    try:
+        yield connect
+    finally:
+        for station in started:
+            await station.close()
+
+
+@pytest.fixture(params=["2.1.1", "2.2.1"])
+async def ocpi(request: pytest.FixtureRequest, gateway: Gateway, emsp: FakeEmsp) -> OcpiClient:
+    await emsp.register(gateway.base_url, await gateway.add_party(), request.param)
+    return OcpiClient(gateway.base_url, emsp)
+
+
+async def _result(ocpi: OcpiClient, command: str, body: dict[str, Any], ref: str) -> Any:
+    answer = await ocpi.command(command, body)
+    assert answer.json()["data"]["result"] == "ACCEPTED", answer.json()
+    [result] = await ocpi.emsp.wait_for(f"/{ref}")
+    return result.body
+
+
+def _expect(version: str, r221: str, r211: str) -> str:
+    return r221 if version == "2.2.1" else r211
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "r221", "r211"),
+    [
+        ("accept", "ACCEPTED", "ACCEPTED"),
+        ("reject", "REJECTED", "REJECTED"),
+        ("call_error", "FAILED", "REJECTED"),
+        ("silent", "TIMEOUT", "TIMEOUT"),
+    ],
+)
+async def test_start_session_201(
+    ocpi: OcpiClient, stations201: Station201Factory, behaviour: str, r221: str, r211: str
+) -> None:
+    station = await stations201(auto_transactions=False)
+    station.script.set("RequestStartTransaction", behaviour)
+    url = ocpi.emsp.response_url("START_SESSION", behaviour)
+    body = await _result(
+        ocpi, "START_SESSION", start_session(ocpi.version, url, "CS-1", "CS-1-2"), behaviour
+    )
+    assert body["result"] == _expect(ocpi.version, r221, r211)
+    sent = station.calls("RequestStartTransaction")[0]
+    assert sent["evseId"] == 2
+    assert sent["idToken"] == {"idToken": "TOKEN-001", "type": "ISO14443"}
+    assert isinstance(sent["remoteStartId"], int) and sent["remoteStartId"] > 0
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "r221", "r211"),
+    [
+        ("accept", "ACCEPTED", "ACCEPTED"),
+        ("unlock_failed", "FAILED", "REJECTED"),
+        ("ongoing_transaction", "REJECTED", "REJECTED"),
+        ("unknown_connector", "FAILED", "REJECTED"),
+    ],
+)
+async def test_unlock_connector_201(
+    ocpi: OcpiClient, stations201: Station201Factory, behaviour: str, r221: str, r211: str
+) -> None:
+    station = await stations201()
+    station.script.set("UnlockConnector", behaviour)
+    url = ocpi.emsp.response_url("UNLOCK_CONNECTOR", behaviour)
+    body = await _result(ocpi, "UNLOCK_CONNECTOR", unlock(url, "CS-1", "CS-1-1"), behaviour)
+    assert body["result"] == _expect(ocpi.version, r221, r211)
+    assert station.calls("UnlockConnector") == [{"evseId": 1, "connectorId": 1}]
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "r221", "r211"),
+    [
+        ("accept", "ACCEPTED", "ACCEPTED"),
+        ("occupied", "EVSE_OCCUPIED", "REJECTED"),
+        ("faulted", "EVSE_INOPERATIVE", "REJECTED"),
+        ("unavailable", "EVSE_INOPERATIVE", "REJECTED"),
+        ("reject", "REJECTED", "REJECTED"),
+    ],
+)
+async def test_reserve_now_201(
+    ocpi: OcpiClient, stations201: Station201Factory, behaviour: str, r221: str, r211: str
+) -> None:
+    station = await stations201()
+    station.script.set("ReserveNow", behaviour)
+    url = ocpi.emsp.response_url("RESERVE_NOW", behaviour)
+    body = await _result(
+        ocpi, "RESERVE_NOW", reserve_now(ocpi.version, url, "CS-1", "12", "CS-1-1"), behaviour
+    )
+    assert body["result"] == _expect(ocpi.version, r221, r211)
+    sent = station.calls("ReserveNow")[0]
+    assert sent["evseId"] == 1 and isinstance(sent["id"], int)
+
+
+async def test_full_charge_201_pushes_session_and_one_cdr(
+    ocpi: OcpiClient, gateway: Gateway, stations201: Station201Factory
+) -> None:
+    """Remote start → TransactionEvent Started (remoteStartId) → meter values → remote stop →
+    Ended → Session and CDR pushed."""
+    station = await stations201()
+    url = ocpi.emsp.response_url("START_SESSION", "go")
+    await _result(ocpi, "START_SESSION", start_session(ocpi.version, url, "CS-1", "CS-1-1"), "go")
+    [started] = await ocpi.emsp.wait_for("/sessions/")
+    assert started.body["status"] == "ACTIVE"
+    [transaction_id] = list(station.transactions)
+    await station.send_meter_values(transaction_id, wh=12_000)
+    stop_url = ocpi.emsp.response_url("STOP_SESSION", "halt")
+    stop = await _result(
+        ocpi, "STOP_SESSION", {"response_url": stop_url, "session_id": started.body["id"]}, "halt"
+    )
+    assert stop["result"] == "ACCEPTED"
+    assert station.calls("RequestStopTransaction") == [{"transactionId": transaction_id}]
+    [cdr] = await ocpi.emsp.wait_for("/cdrs")
+    pushes = await ocpi.emsp.wait_for("/sessions/", count=2)
+    assert pushes[-1].body["status"] == "COMPLETED"
+    assert cdr.body["id"] == started.body["id"]
+    assert cdr.body["total_energy"] >= 11.0
+    if ocpi.version == "2.2.1":
+        assert cdr.body["auth_method"] == "COMMAND"  # linked by remoteStartId
+
+
+async def test_reservation_removed_by_the_station_is_canceled_reservation(
+    gateway: Gateway, emsp: FakeEmsp, stations201: Station201Factory
+) -> None:
+    await emsp.register(gateway.base_url, await gateway.add_party(), "2.2.1")
+    ocpi = OcpiClient(gateway.base_url, emsp)
+    station = await stations201()
+    url = emsp.response_url("RESERVE_NOW", "kept")
+    await _result(ocpi, "RESERVE_NOW", reserve_now("2.2.1", url, "CS-1", "R", "CS-1-2"), "kept")
+    [reservation_id] = list(station.reservations)
+    await station.remove_reservation(reservation_id)
+    results = await emsp.wait_for("/kept", count=2)
+    assert [r.body["result"] for r in results] == ["ACCEPTED", "CANCELED_RESERVATION"]
+
+
+async def test_cancel_reservation_201(
+    gateway: Gateway, emsp: FakeEmsp, stations201: Station201Factory
+) -> None:
+    await emsp.register(gateway.base_url, await gateway.add_party(), "2.2.1")
+    ocpi = OcpiClient(gateway.base_url, emsp)
+    station = await stations201()
+    url = emsp.response_url("RESERVE_NOW", "r")
+    await _result(ocpi, "RESERVE_NOW", reserve_now("2.2.1", url, "CS-1", "R9", "CS-1-1"), "r")
+    cancel = emsp.response_url("CANCEL_RESERVATION", "c")
+    body = await _result(
+        ocpi, "CANCEL_RESERVATION", {"response_url": cancel, "reservation_id": "R9"}, "c"
+    )
+    assert body["result"] == "ACCEPTED"
+    assert (
+        station.calls("CancelReservation")[0]["reservationId"]
+        == station.calls("ReserveNow")[0]["id"]
+    )
+
+
+async def test_locations_follow_201_evses(ocpi: OcpiClient, stations201: Station201Factory) -> None:
+    station = await stations201(evses=3)
+    await station.send_status(2, "Occupied")
+    location = (await ocpi.get("locations/CS-1")).json()["data"]
+    assert [e["uid"] for e in location["evses"]] == ["CS-1-1", "CS-1-2", "CS-1-3"]
+    assert [e["status"] for e in location["evses"]] == ["AVAILABLE", "CHARGING", "AVAILABLE"]
+
+
+async def test_operator_api_on_a_201_station(
+    gateway: Gateway, stations201: Station201Factory
+) -> None:
+    station = await stations201()
+    operator = OperatorClient(gateway.base_url, await gateway.state.operator_keys.add("ops"))
+    some = await operator.post(
+        "/remote_commands/synchronous/CS-1/get_configuration",
+        {"keys": ["OCPPCommCtrlr.HeartbeatInterval", "Nope.Nothing"]},
+    )
+    assert some.status_code == 200, some.text
+    assert [k["key"] for k in some.json()["configurationKeys"]] == [
+        "OCPPCommCtrlr.HeartbeatInterval"
+    ]
+    assert some.json()["unknownKeys"] == ["Nope.Nothing"]
+    changed = await operator.post(
+        "/remote_commands/synchronous/CS-1/change_configurations",
+        {"configurations": [{"key": "OCPPCommCtrlr.HeartbeatInterval", "value": "90"}]},
+    )
+    assert changed.json()["results"][0]["status"] == "Accepted"
+    reset = await operator.post("/remote_commands/synchronous/CS-1/reset", {"type": "Soft"})
+    assert reset.json()["stationStatus"] in ("Accepted", "Scheduled")
+    assert station.calls("Reset")[0]["type"] == "OnIdle"
+    everything = await operator.post("/remote_commands/synchronous/CS-1/get_configuration", {})
+    assert everything.status_code == 200  # GetBaseReport; the values arrive in NotifyReport
+    for _ in range(50):
+        stored = await operator.get("/remote_commands/synchronous/CS-1/get_configuration")
+        if len(stored.json()["configurationKeys"]) > 5:
+            break
+        await asyncio.sleep(0.05)
+    keys = {k["key"] for k in stored.json()["configurationKeys"]}
+    assert "OCPPCommCtrlr.HeartbeatInterval" in keys
+
+
+async def test_unknown_subprotocol_is_refused_at_the_handshake(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(websockets.exceptions.InvalidHandshake):
+        async with websockets.connect(f"{gateway.ws_url}/CS-9", subprotocols=["ocpp1.5"]):
+            pass
+    assert any("ocpp1.5" in r.getMessage() for r in caplog.records)
