@@ -62,6 +62,12 @@ async def test_full_charge_pushes_session_then_one_cdr(
         assert cdr["auth_method"] == "AUTH_REQUEST"
     async with gateway.state.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Cdr)) == 1
+    listed = await ocpi.get("cdrs")
+    assert [c["id"] for c in listed.json()["data"]] == [cdr["id"]]
+    assert listed.headers["X-Total-Count"] == "1"
+    one = await ocpi.get(f"cdrs/{cdr['id']}")
+    assert one.json()["data"]["id"] == cdr["id"]
+    assert (await ocpi.get("cdrs/nope")).status_code == 404
     # Sessions, then the CDR: FIFO per peer.
     order = [r.path.split("/")[4] for r in ocpi.emsp.received if "/commands/" not in r.path]
     assert order[-1] == "cdrs" and set(order[:-1]) == {"sessions"}

@@ -35,6 +35,7 @@ from chargegate.cluster.local import LocalStationRouter
 from chargegate.cluster.redis_cap import RedisCap
 from chargegate.cluster.redis_router import RedisStationRouter
 from chargegate.delivery.worker import DeliveryWorker
+from chargegate.ocpi import cdrs as ocpi_cdrs
 from chargegate.ocpi import commands as ocpi_commands
 from chargegate.ocpi import credentials as ocpi_credentials
 from chargegate.ocpi import locations as ocpi_locations
@@ -197,6 +198,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(ocpi_credentials.router)
     app.include_router(ocpi_locations.router)
     app.include_router(ocpi_sessions.router)
+    app.include_router(ocpi_cdrs.router)
     app.include_router(ocpi_commands.router)
     app.include_router(api_remote_commands.router)
     app.include_router(api_stations.router)

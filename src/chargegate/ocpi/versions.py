@@ -19,6 +19,7 @@ _CPO_MODULES = (
     ("credentials", "SENDER", None),
     ("locations", "SENDER", "locations"),
     ("sessions", "SENDER", "sessions"),
+    ("cdrs", "SENDER", "cdrs"),
     ("commands", "RECEIVER", "commands"),
 )
 
