@@ -1,0 +1,337 @@
+"""End-to-end command benchmark: chargegate against the floor, same machine, same run.
+
+Per system (the floor first, then `chargegate serve`), in separate processes: the server,
+simulated OCPP 1.6J stations answering RemoteStartTransaction at once, and the eMSP load
+generator (`bench.loadgen`), which keeps N START_SESSION commands in flight and times each from
+the POST to the CommandResult at its `response_url`.
+
+`python -m bench.commands [--db sqlite|postgres] [--inflight 1,10,50,200] [--seconds 10]
+[--stations 200]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    DEFAULT_POSTGRES_URL,
+    LineReader,
+    Proc,
+    ProcessSet,
+    chargegate_cli,
+    cpu_seconds,
+    exact_command,
+    exit_on_sigterm,
+    fmt,
+    format_table,
+    free_port,
+    fresh_database,
+    gateway_env,
+    int_list,
+    load_line,
+    machine_lines,
+    party_add,
+    print_flush,
+    python_module,
+    raise_fd_limit,
+    read_status_kib,
+    tail,
+    wait_http_ok,
+    wait_log_count,
+)
+from bench.loadgen import RESULT_WAIT
+
+PREFIX = "SIM-"
+
+
+@dataclass
+class SystemRun:
+    name: str
+    levels: dict[int, dict[str, Any]]
+    server_rss_kib: int | None = None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.commands", description=__doc__)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--inflight", type=int_list, default=[1, 10, 50, 200])
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per level")
+    parser.add_argument(
+        "--warmup", type=float, default=None, help="unmeasured seconds before each level"
+    )
+    parser.add_argument("--stations", type=int, default=200)
+    parser.add_argument("--connectors", type=int, default=2)
+    parser.add_argument(
+        "--postgres-url",
+        default=DEFAULT_POSTGRES_URL,
+        help="an existing database to connect to for CREATE/DROP DATABASE",
+    )
+    parser.add_argument(
+        "--gateway-log-level",
+        default="warning",
+        help="chargegate serve --log-level (info adds uvicorn's access log; the floor has none)",
+    )
+    parser.add_argument(
+        "--sim-cli",
+        action="store_true",
+        help="run stations with `chargegate sim` as is (auto transactions on) instead of "
+        "bench.stations (the same simulator with auto transactions off)",
+    )
+    parser.add_argument("--only", choices=["floor", "chargegate"], help="run one system only")
+    parser.add_argument("--log-dir", type=Path, help="keep the processes' logs here")
+    return parser
+
+
+def start_stations(procs: ProcessSet, name: str, port: int, args: argparse.Namespace) -> Proc:
+    url = f"ws://127.0.0.1:{port}/ocpp"
+    if args.sim_cli:
+        argv = chargegate_cli(
+            "sim",
+            "--url",
+            url,
+            "--stations",
+            str(args.stations),
+            "--connectors",
+            str(args.connectors),
+            "--prefix",
+            PREFIX,
+            "--answer",
+            "RemoteStartTransaction=accept",
+        )
+    else:
+        argv = python_module(
+            "bench.stations",
+            "--url",
+            url,
+            "--stations",
+            str(args.stations),
+            "--connectors",
+            str(args.connectors),
+            "--prefix",
+            PREFIX,
+        )
+    proc = procs.start(name, argv)
+    wait_log_count(proc, "booted,", args.stations, timeout=60 + args.stations / 5)
+    return proc
+
+
+def run_load(
+    procs: ProcessSet,
+    name: str,
+    port: int,
+    token_a: str | None,
+    args: argparse.Namespace,
+    server: Proc,
+    stations: Proc,
+) -> dict[int, dict[str, Any]]:
+    """Run the load generator through every level; add the server's CPU per command (CPU time
+    between the ends of two levels, over the commands issued meanwhile, warm-up included)."""
+    argv = python_module(
+        "bench.loadgen",
+        "--target",
+        f"http://127.0.0.1:{port}",
+        "--station",
+        f"{PREFIX}:{args.stations}",
+        "--connectors",
+        str(args.connectors),
+        "--levels",
+        ",".join(str(n) for n in args.inflight),
+        "--seconds",
+        str(args.seconds),
+        "--warmup",
+        str(args.warmup),
+    )
+    if token_a:
+        argv += ["--token-a", token_a]
+    proc = procs.start(name, argv, pipes=True)
+    reader = LineReader(proc)
+    if not json.loads(reader.readline(timeout=60)).get("ready"):
+        raise RuntimeError(f"{name} did not get ready")
+    levels: dict[int, dict[str, Any]] = {}
+    watched = {"cpu_ms": server, "stations_cpu_ms": stations, "emsp_cpu_ms": proc}
+    cpu_before = {key: cpu_seconds(p.pid) for key, p in watched.items()}
+    for inflight in args.inflight:
+        summary = json.loads(reader.readline(args.warmup + args.seconds + RESULT_WAIT + 30))
+        issued = summary["issued"]
+        for key, p in watched.items():
+            cpu_after = cpu_seconds(p.pid)
+            used = (cpu_after - cpu_before[key]) * 1000
+            summary[key] = used / issued if issued else None
+            cpu_before[key] = cpu_after
+        levels[inflight] = summary
+        print_flush(
+            f"  {name}: {inflight:>4} in flight: {summary['rate']:8.1f} cmd/s, "
+            f"p50 {fmt(summary['p50'])} ms, p99 {fmt(summary['p99'])} ms, "
+            f"answer p50 {fmt(summary['sync_p50'])} ms, "
+            f"CPU ms/cmd: server {fmt(summary['cpu_ms'], 2)}, "
+            f"stations {fmt(summary['stations_cpu_ms'], 2)}, "
+            f"eMSP {fmt(summary['emsp_cpu_ms'], 2)}; "
+            f"results {summary['results']}, errors {summary['errors']}"
+        )
+    procs.stop(proc)
+    return levels
+
+
+def run_floor(procs: ProcessSet, args: argparse.Namespace) -> SystemRun:
+    port = free_port()
+    print_flush(f"floor: bench.floor on :{port}")
+    server = procs.start("floor", python_module("bench.floor", "--port", str(port)))
+    wait_http_ok(f"http://127.0.0.1:{port}/healthz", server)
+    stations = start_stations(procs, "floor-stations", port, args)
+    levels = run_load(procs, "floor-emsp", port, None, args, server, stations)
+    rss = _rss(server)
+    procs.stop(stations)
+    procs.stop(server)
+    return SystemRun("floor", levels, rss)
+
+
+def run_chargegate(procs: ProcessSet, args: argparse.Namespace, work_dir: Path) -> SystemRun:
+    with fresh_database(args.db, work_dir, args.postgres_url) as database_url:
+        port = free_port()
+        print_flush(f"chargegate: chargegate serve on :{port}, database {database_url}")
+        token_a = party_add(database_url, procs.log_dir)
+        server = procs.start(
+            "gateway",
+            chargegate_cli(
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                args.gateway_log_level,
+            ),
+            env=gateway_env(database_url, port),
+        )
+        wait_http_ok(f"http://127.0.0.1:{port}/healthz", server)
+        stations = start_stations(procs, "gateway-stations", port, args)
+        levels = run_load(procs, "gateway-emsp", port, token_a, args, server, stations)
+        rss = _rss(server)
+        procs.stop(stations)
+        procs.stop(server)
+    return SystemRun("chargegate", levels, rss)
+
+
+def _rss(proc: Proc) -> int | None:
+    try:
+        return read_status_kib(proc.pid, "VmHWM")
+    except (OSError, KeyError):
+        return None
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or math.isnan(a) or math.isnan(b):
+        return None
+    return a - b
+
+
+def report(floor: SystemRun | None, gateway: SystemRun | None, args: argparse.Namespace) -> str:
+    headers = [
+        "in flight",
+        "floor cmd/s",
+        "chargegate cmd/s",
+        "ratio cg/floor",
+        "floor p50",
+        "floor p95",
+        "floor p99",
+        "cg p50",
+        "cg p95",
+        "cg p99",
+        "p99 cg-floor (ms)",
+        "CPU ms/cmd floor",
+        "CPU ms/cmd cg",
+    ]
+    rows = []
+    notes = []
+    for inflight in args.inflight:
+        f = floor.levels.get(inflight, {}) if floor else {}
+        g = gateway.levels.get(inflight, {}) if gateway else {}
+        f_rate, g_rate = f.get("rate"), g.get("rate")
+        ratio = g_rate / f_rate if f_rate and g_rate is not None else None
+        rows.append(
+            [
+                str(inflight),
+                fmt(f_rate),
+                fmt(g_rate),
+                fmt(ratio, 2),
+                fmt(f.get("p50")),
+                fmt(f.get("p95")),
+                fmt(f.get("p99")),
+                fmt(g.get("p50")),
+                fmt(g.get("p95")),
+                fmt(g.get("p99")),
+                fmt(_diff(g.get("p99"), f.get("p99"))),
+                fmt(f.get("cpu_ms"), 2),
+                fmt(g.get("cpu_ms"), 2),
+            ]
+        )
+        for label, level in (("floor", f), ("chargegate", g)):
+            if level and (level.get("errors") or set(level.get("results", {})) - {"ACCEPTED"}):
+                notes.append(
+                    f"  {label} at {inflight}: results {level['results']}, errors {level['errors']}"
+                )
+    lines = [
+        "latencies in ms, from the START_SESSION POST being sent to the CommandResult "
+        "arriving at response_url; CPU ms/cmd: the server process's CPU time per command issued",
+        format_table(headers, rows),
+    ]
+    if notes:
+        lines += ["not everything was ACCEPTED:", *notes]
+    peaks = [
+        f"{run.name} {run.server_rss_kib / 1024:.0f} MiB"
+        for run in (floor, gateway)
+        if run is not None and run.server_rss_kib is not None
+    ]
+    if peaks:
+        lines.append("server peak RSS (VmHWM): " + ", ".join(peaks))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.warmup is None:
+        args.warmup = max(0.5, min(2.0, args.seconds * 0.2))
+    exit_on_sigterm()
+    raise_fd_limit()
+    print_flush("# chargegate end-to-end commands benchmark")
+    print_flush(f"command: {exact_command('bench.commands')}")
+    for line in machine_lines():
+        print_flush(line)
+    stations_kind = "chargegate sim (auto transactions on)" if args.sim_cli else "bench.stations"
+    print_flush(
+        f"database: {args.db}; {args.stations} stations x {args.connectors} connectors "
+        f"({stations_kind}); {args.seconds:g} s measured per level after {args.warmup:g} s warm-up"
+    )
+    with tempfile.TemporaryDirectory(prefix="cg-bench-") as tmp:
+        log_dir = args.log_dir or Path(tmp)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        procs = ProcessSet(log_dir)
+        floor: SystemRun | None = None
+        gateway: SystemRun | None = None
+        started = time.monotonic()
+        try:
+            if args.only in (None, "floor"):
+                floor = run_floor(procs, args)
+            if args.only in (None, "chargegate"):
+                gateway = run_chargegate(procs, args, Path(tmp))
+        except BaseException:
+            for proc in procs.procs:
+                print(f"--- {proc.name} log tail ---\n{tail(proc.log_path)}", file=sys.stderr)
+            raise
+        finally:
+            procs.stop_all()
+        print_flush(f"\n(ran {time.monotonic() - started:.0f} s; {load_line('at end')})")
+        print_flush(report(floor, gateway, args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

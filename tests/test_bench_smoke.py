@@ -1,0 +1,140 @@
+"""The benchmarks at a tiny size: they run, exit 0 and print their tables with numbers.
+
+Never asserts on speed. Each benchmark runs as a subprocess in its own session with a tag in its
+environment, which every process it starts inherits; whatever still carries the tag afterwards,
+even after a failure or a timeout, is killed (and fails the test).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from bench.common import TAG_VARIABLE, tagged_pids
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _kill_group(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _leftovers(tag: str, wait: float = 5.0) -> list[int]:
+    """Processes of this run still alive after `wait` seconds; they are killed."""
+    deadline = time.monotonic() + wait
+    while (pids := tagged_pids(tag)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return pids
+
+
+def run_bench(module: str, *args: str, timeout: float) -> str:
+    tag = uuid.uuid4().hex
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env={**os.environ, TAG_VARIABLE: tag},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    output = ""
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc.pid, signal.SIGTERM)  # the bench stops its children on SIGTERM
+        try:
+            output, _ = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc.pid, signal.SIGKILL)
+            output, _ = proc.communicate()
+        pytest.fail(f"{module} did not finish within {timeout:.0f}s:\n{output}")
+    finally:
+        if proc.poll() is None:
+            _kill_group(proc.pid, signal.SIGKILL)
+            proc.wait()
+        leftovers = _leftovers(tag)
+    assert proc.returncode == 0, f"{module} exited with {proc.returncode}:\n{output}"
+    assert not leftovers, f"{module} left processes behind: {leftovers}\n{output}"
+    return output
+
+
+def table_rows(output: str) -> list[list[str]]:
+    """Data rows of the markdown table(s) in the output."""
+    rows = []
+    for line in output.splitlines():
+        if not line.startswith("|") or set(line) <= set("|-: "):
+            continue
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if cells[0][:1].isdigit():
+            rows.append(cells)
+    return rows
+
+
+def is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def test_commands_benchmark_prints_floor_and_chargegate_per_level() -> None:
+    output = run_bench(
+        "bench.commands",
+        "--inflight",
+        "1,5",
+        "--seconds",
+        "2",
+        "--warmup",
+        "0.5",
+        "--stations",
+        "10",
+        timeout=45,
+    )
+    assert "command: python -m bench.commands --inflight 1,5" in output
+    assert "machine: " in output and "python: " in output
+    rows = table_rows(output)
+    assert [row[0] for row in rows] == ["1", "5"], output
+    for row in rows:
+        assert all(is_number(cell) for cell in row), row
+        floor_rate, chargegate_rate = float(row[1]), float(row[2])
+        assert floor_rate > 0 and chargegate_rate > 0, row
+    assert "not everything was ACCEPTED" not in output, output
+
+
+def test_connections_benchmark_prints_memory_heartbeats_and_commands() -> None:
+    output = run_bench(
+        "bench.connections",
+        "--k",
+        "20",
+        "--heartbeat",
+        "1",
+        "--window",
+        "2",
+        "--command-seconds",
+        "1",
+        timeout=40,
+    )
+    assert "command: python -m bench.connections --k 20" in output
+    [row] = table_rows(output)
+    assert row[0] == "20"
+    assert row[3] == "0/0", row  # no station failed to boot or lost its connection
+    numeric = [cell for i, cell in enumerate(row) if i != 3]
+    assert all(is_number(cell) for cell in numeric), row
+    assert int(row[8]) > 0, row  # heartbeats were timed
+    assert int(row[14]) > 0, row  # commands were timed
