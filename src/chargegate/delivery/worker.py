@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import and_, func, or_, select, update
@@ -67,9 +67,18 @@ class DeliveryWorker:
 
     async def run_once(self) -> int:
         rows = await self._claim()
-        if rows:
-            await asyncio.gather(*(self._deliver(row) for row in rows))
+        if not rows:
+            return 0
+        parties = await self._parties({row.party_id for row in rows})
+        errors = await asyncio.gather(
+            *(self._deliver(row, parties.get(row.party_id)) for row in rows)
+        )
+        await self._record(list(zip(rows, errors, strict=True)))
         return len(rows)
+
+    async def _parties(self, ids: set[int]) -> dict[int, Party]:
+        async with self._sessions() as s:
+            return {p.id: p for p in await s.scalars(select(Party).where(Party.id.in_(ids)))}
 
     async def _claim(self) -> list[Outbox]:
         now = utcnow()
@@ -96,32 +105,30 @@ class DeliveryWorker:
                     .limit(BATCH)
                 )
             )
-        claimed: list[Outbox] = []
-        for row_id in candidates:
-            async with self._sessions.begin() as s:
-                won = await s.execute(
+        if not candidates:
+            return []
+        # One conditional UPDATE for the batch; RETURNING names the rows this worker won (another
+        # node may have leased some of them in between).
+        async with self._sessions.begin() as s:
+            claimed = list(
+                await s.scalars(
                     update(Outbox)
                     .where(
-                        Outbox.id == row_id,
+                        Outbox.id.in_(candidates),
                         Outbox.delivered_at.is_(None),
                         or_(Outbox.lease_until.is_(None), Outbox.lease_until < now),
                     )
                     .values(lease_until=lease)
+                    .returning(Outbox),
+                    execution_options={"synchronize_session": False},
                 )
-                if won.rowcount == 1:  # type: ignore[attr-defined]
-                    row = await s.get(Outbox, row_id)
-                    if row is not None:
-                        claimed.append(row)
-        return claimed
+            )
+        return sorted(claimed, key=lambda row: row.id)
 
-    async def _deliver(self, row: Outbox) -> None:
-        async with self._sessions() as s:
-            party = await s.get(Party, row.party_id)
-        error = "peer is not registered" if party is None or party.token_b is None else None
-        if error is None:
-            assert party is not None and party.token_b is not None
-            error = await self._send(row, party)
-        await self._record(row, error)
+    async def _deliver(self, row: Outbox, party: Party | None) -> str | None:
+        if party is None or party.token_b is None:
+            return "peer is not registered"
+        return await self._send(row, party)
 
     async def _send(self, row: Outbox, party: Party) -> str | None:
         """None when the peer acknowledged (2xx with status_code 1000), else why not."""
@@ -152,39 +159,62 @@ class DeliveryWorker:
             return f"OCPI status_code {status_code}: {response.text[:200]}"
         return None
 
-    async def _record(self, row: Outbox, error: str | None) -> None:
+    async def _record(self, outcomes: list[tuple[Outbox, str | None]]) -> None:
+        """One transaction for the batch: acknowledged rows in one UPDATE, failures each with
+        their own next attempt."""
         now = utcnow()
-        attempts = row.attempts + 1
-        values: dict[str, object] = {"attempts": attempts, "lease_until": None}
-        if error is None:
-            values["delivered_at"] = now
-            values["last_error"] = None
-        else:
-            delay = retry_delay(
-                attempts, self._settings.delivery_retry_base, self._settings.delivery_retry_max
-            )
-            next_at = now + timedelta(seconds=delay)
-            values["last_error"] = error
-            values["next_attempt_at"] = next_at
-            if row.expires_at is not None and next_at > as_utc(row.expires_at):
-                values["gave_up_at"] = now
-                log.error(
-                    "giving up on %s %s to %s after %d attempts: %s",
-                    row.kind,
-                    row.id,
-                    row.url,
-                    attempts,
-                    error,
-                )
-            else:
-                log.warning(
-                    "%s %s to %s failed (attempt %d), retry in %.1fs: %s",
-                    row.kind,
-                    row.id,
-                    row.url,
-                    attempts,
-                    delay,
-                    error,
-                )
+        delivered = [row.id for row, error in outcomes if error is None]
         async with self._sessions.begin() as s:
-            await s.execute(update(Outbox).where(Outbox.id == row.id).values(**values))
+            if delivered:
+                await s.execute(
+                    update(Outbox)
+                    .where(Outbox.id.in_(delivered))
+                    .values(
+                        delivered_at=now,
+                        lease_until=None,
+                        last_error=None,
+                        attempts=Outbox.attempts + 1,
+                    ),
+                    execution_options={"synchronize_session": False},
+                )
+            for row, error in outcomes:
+                if error is not None:
+                    await s.execute(
+                        update(Outbox)
+                        .where(Outbox.id == row.id)
+                        .values(**self._failure(row, error, now))
+                    )
+
+    def _failure(self, row: Outbox, error: str, now: datetime) -> dict[str, object]:
+        attempts = row.attempts + 1
+        delay = retry_delay(
+            attempts, self._settings.delivery_retry_base, self._settings.delivery_retry_max
+        )
+        next_at = now + timedelta(seconds=delay)
+        values: dict[str, object] = {
+            "attempts": attempts,
+            "lease_until": None,
+            "last_error": error,
+            "next_attempt_at": next_at,
+        }
+        if row.expires_at is not None and next_at > as_utc(row.expires_at):
+            values["gave_up_at"] = now
+            log.error(
+                "giving up on %s %s to %s after %d attempts: %s",
+                row.kind,
+                row.id,
+                row.url,
+                attempts,
+                error,
+            )
+        else:
+            log.warning(
+                "%s %s to %s failed (attempt %d), retry in %.1fs: %s",
+                row.kind,
+                row.id,
+                row.url,
+                attempts,
+                delay,
+                error,
+            )
+        return values

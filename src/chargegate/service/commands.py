@@ -26,6 +26,7 @@ from chargegate.domain.commands import (
 )
 from chargegate.domain.evse import evse_status_of, parse_evse_uid
 from chargegate.domain.results import command_result
+from chargegate.domain.station_calls import Outcome
 from chargegate.settings import Settings
 from chargegate.store.models import ChargingSession, Command, Connector, Party, Reservation, Station
 
@@ -377,7 +378,13 @@ class CommandService:
             # Time already spent (storing, waiting for the station's queue) counts too.
             remaining = (deadline - utcnow()).total_seconds()
             reply = await self._router.call(plan.station.id, plan.station_request, remaining)
-            evse_status = await self._evse_status(plan.station.id, plan.connector_id)
+            # Only a refused start asks why (occupied, inoperative): skip the read otherwise.
+            evse_status = (
+                await self._evse_status(plan.station.id, plan.connector_id)
+                if command_type is CommandType.START_SESSION
+                and reply.outcome is not Outcome.ACCEPTED
+                else None
+            )
             result, message = command_result(command_type, reply, evse_status)
             await self.resolve(command_id, result, message, station_status=reply.status)
         except Exception:
@@ -403,7 +410,7 @@ class CommandService:
         Returns False if another path (a late answer, the sweeper) decided it first."""
         now = utcnow()
         async with self._sessions.begin() as s:
-            changed = await s.execute(
+            command = await s.scalar(
                 update(Command)
                 .where(Command.id == command_id, Command.state == CommandState.PENDING.value)
                 .values(
@@ -413,12 +420,12 @@ class CommandService:
                     station_status=station_status,
                     resolved_at=now,
                 )
+                .returning(Command),
+                execution_options={"synchronize_session": False},
             )
-            if changed.rowcount != 1:  # type: ignore[attr-defined]
+            if command is None:
                 log.info("command %s already resolved; %s ignored", command_id, result)
                 return False
-            command = await s.get(Command, command_id)
-            assert command is not None
             party = await s.get(Party, command.party_id)
             assert party is not None
             await self._after_effects(s, command, result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from chargegate.domain.clock import utcnow
 from chargegate.ocpi.tokens import new_token, token_hash
 from chargegate.store.models import Party
+
+# How long a token's owner is remembered; another node's revocation takes effect within it.
+CALLER_CACHE_SECONDS = 5.0
 
 ROLES = ("EMSP", "CPO", "HUB", "NSP", "OTHER")
 PROFILES = ("gireve",)
@@ -31,6 +35,7 @@ class Caller:
 class PartyService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        self._callers: dict[tuple[str, ...], tuple[float, Caller]] = {}
 
     async def add(
         self,
@@ -74,6 +79,20 @@ class PartyService:
             return list(await s.scalars(select(Party).order_by(Party.id)))
 
     async def by_token(self, candidates: list[str]) -> Caller | None:
+        """The caller of a request. Every OCPI request asks, so answers are kept a few seconds;
+        a change made through this process (register, unregister) clears them at once."""
+        key = tuple(candidates)
+        cached = self._callers.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        caller = await self._lookup(candidates)
+        if caller is not None:
+            if len(self._callers) > 10_000:
+                self._callers.clear()
+            self._callers[key] = (time.monotonic() + CALLER_CACHE_SECONDS, caller)
+        return caller
+
+    async def _lookup(self, candidates: list[str]) -> Caller | None:
         hashes = {token_hash(c): c for c in candidates}
         if not hashes:
             return None
@@ -102,6 +121,7 @@ class PartyService:
     ) -> str:
         """Store what the handshake learnt, void token A and the old token C; return a new C."""
         token_c = new_token()
+        self._callers.clear()
         async with self._sessions.begin() as s:
             party = await s.get(Party, party_pk)
             assert party is not None
@@ -117,6 +137,7 @@ class PartyService:
         return token_c
 
     async def unregister(self, party_pk: int) -> None:
+        self._callers.clear()
         async with self._sessions.begin() as s:
             party = await s.get(Party, party_pk)
             assert party is not None
