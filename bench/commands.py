@@ -150,7 +150,8 @@ def run_load(
         str(args.warmup),
     )
     if token_a:
-        argv += ["--token-a", token_a]
+        # One argument: a token may start with "-", which argparse would take for an option.
+        argv += [f"--token-a={token_a}"]
     proc = procs.start(name, argv, pipes=True)
     reader = LineReader(proc)
     if not json.loads(reader.readline(timeout=60)).get("ready"):

@@ -169,8 +169,7 @@ def run_k(procs: ProcessSet, k: int, args: argparse.Namespace, work_dir: Path) -
                 "bench.loadgen",
                 "--target",
                 f"http://127.0.0.1:{port}",
-                "--token-a",
-                token_a,
+                f"--token-a={token_a}",  # a token may start with "-"
                 *[arg for i, n in enumerate(counts) for arg in ("--station", f"K{i}-:{n}")],
                 "--connectors",
                 str(args.connectors),

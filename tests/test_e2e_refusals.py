@@ -226,3 +226,18 @@ async def test_framework_errors_under_ocpi_are_envelopes(ocpi: OcpiClient) -> No
     assert missing.status_code == 404 and missing.json()["status_code"] == 2000
     assert wrong_method.status_code == 405 and wrong_method.json()["status_code"] == 2000
     assert wrong_method.json()["timestamp"].endswith("Z")
+
+
+async def test_location_ids_are_cistring_in_221_only(
+    ocpi: OcpiClient, stations: StationFactory
+) -> None:
+    await stations("CP-1")
+    url = ocpi.emsp.response_url("START_SESSION")
+    response = await ocpi.command(
+        "START_SESSION", start_session(ocpi.version, url, "cp-1", "cp-1-1")
+    )
+    body = response.json()
+    if ocpi.version == "2.2.1":
+        assert body["status_code"] == 1000 and body["data"]["result"] == "ACCEPTED"
+    else:
+        assert body["status_code"] == 2003

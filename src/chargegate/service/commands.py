@@ -267,16 +267,22 @@ class CommandService:
 
     async def _station(self, s: AsyncSession, location_id: str, ci: bool) -> Station:
         """The station behind an OCPI location id: a mapped id, or the station's own."""
-        station = await s.scalar(select(Station).where(_eq(Station.location_id, location_id, ci)))
-        if station is None:
+        # Exact matches first: they use the indexes. lower() scans, so it is only the fallback
+        # for a 2.2.1 peer whose CiString differs from ours in case.
+        for case_insensitive in (False, True) if ci else (False,):
             station = await s.scalar(
-                select(Station).where(
-                    _eq(Station.id, location_id, ci), Station.location_id.is_(None)
-                )
+                select(Station).where(_eq(Station.location_id, location_id, case_insensitive))
             )
-        if station is None:
-            raise _unknown(f"unknown location {location_id!r}")
-        return station
+            if station is None:
+                station = await s.scalar(
+                    select(Station).where(
+                        _eq(Station.id, location_id, case_insensitive),
+                        Station.location_id.is_(None),
+                    )
+                )
+            if station is not None:
+                return station
+        raise _unknown(f"unknown location {location_id!r}")
 
     async def _connector(self, s: AsyncSession, station: Station, uid: str, ci: bool) -> int:
         """The OCPP connector behind an OCPI EVSE uid: a mapped uid, or `{station}-{n}`."""
