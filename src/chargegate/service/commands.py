@@ -32,7 +32,7 @@ from chargegate.store.models import ChargingSession, Command, Connector, Party, 
 
 from .background import BackgroundTasks
 from .outbox import enqueue
-from .ports import OutboxSignal, PeerWire
+from .ports import DeliverNow, OutboxSignal, PeerWire
 from .pushes import PeerPushes
 
 log = logging.getLogger(__name__)
@@ -78,13 +78,17 @@ class CommandService:
         router: StationRouter,
         wire: PeerWire,
         notify: OutboxSignal,
+        deliver_now: DeliverNow | None = None,
     ) -> None:
+        """With `deliver_now`, a result is POSTed by the task that decided it, right after its
+        commit, instead of waiting for the delivery worker's next round."""
         self._settings = settings
         self._sessions = sessions
         self._router = router
         self._wire = wire
         self._pushes = PeerPushes(wire)
         self._notify = notify
+        self._deliver_now = deliver_now
         self._tasks = BackgroundTasks()
 
     # ---- submit ------------------------------------------------------------------------------
@@ -435,7 +439,7 @@ class CommandService:
             party = await s.get(Party, command.party_id)
             assert party is not None
             await self._after_effects(s, command, result)
-            enqueue(
+            row = enqueue(
                 s,
                 kind="COMMAND_RESULT",
                 party=party,
@@ -445,8 +449,11 @@ class CommandService:
                 correlation_id=command.correlation_id,
                 command_id=command.id,
                 horizon=self._settings.delivery_result_horizon,
+                lease_seconds=self._settings.delivery_lease if self._deliver_now else None,
             )
-        self._notify()
+        if self._deliver_now is not None:
+            self._tasks.spawn(self._deliver_now(row, party))
+        self._notify()  # reservation sessions and the like may have queued rows too
         return True
 
     async def _after_effects(

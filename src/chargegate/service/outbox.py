@@ -23,7 +23,10 @@ def enqueue(
     command_id: str | None = None,
     fifo: bool = False,
     horizon: float | None = None,
+    lease_seconds: float | None = None,
 ) -> Outbox:
+    """`lease_seconds`: the caller sends it itself right after the commit (the fast path); the
+    worker only takes it over if that lease lapses, e.g. because this process died."""
     now = utcnow()
     row = Outbox(
         kind=kind,
@@ -37,6 +40,7 @@ def enqueue(
         fifo=fifo,
         attempts=0,
         next_attempt_at=now,
+        lease_until=now + timedelta(seconds=lease_seconds) if lease_seconds else None,
         expires_at=now + timedelta(seconds=horizon) if horizon is not None else None,
         created_at=now,
     )

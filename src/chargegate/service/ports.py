@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from chargegate.domain.commands import CommandResultType
-from chargegate.store.models import ChargingSession, Connector, Party, Station
+from chargegate.store.models import ChargingSession, Connector, Outbox, Party, Station
 
 
 class PeerWire(Protocol):
@@ -36,6 +36,11 @@ class PeerWire(Protocol):
     def session_push_url(self, party: Party, session: ChargingSession) -> str | None:
         """Where the peer receives this session (PUT), or None if it lists no receiver."""
         ...
+
+
+class DeliverNow(Protocol):
+    async def __call__(self, row: Outbox, party: Party) -> None:
+        """Send a row this node leased at creation, and record the peer's answer."""
 
 
 class OutboxSignal(Protocol):
