@@ -12,6 +12,9 @@ from typing import Any
 from ocpp.exceptions import OCPPError
 
 from chargegate.domain.station_calls import Outcome, StationReply, StationRequest
+from chargegate.service.station_events import StationEvents
+
+from .connection import LoggedConnection
 
 
 class StationLinkMixin:
@@ -19,10 +22,19 @@ class StationLinkMixin:
     (a module with `to_call(request)` and `to_reply(result, unique_id)`)."""
 
     table: ModuleType
-    _closed: asyncio.Event
     _connection: Any
 
-    def _init_link(self) -> None:
+    def __init__(
+        self,
+        station_id: str,
+        connection: LoggedConnection,
+        events: StationEvents,
+        heartbeat_interval: int,
+    ) -> None:
+        # The library's own response timeout is not used: each call carries its own deadline.
+        super().__init__(station_id, connection, response_timeout=24 * 3600)  # type: ignore[call-arg]
+        self._events = events
+        self._heartbeat_interval = heartbeat_interval
         self._closed = asyncio.Event()
 
     async def serve(self) -> None:

@@ -10,10 +10,9 @@ from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
 
 from chargegate.domain.clock import ocpi_datetime, parse_datetime, utcnow
-from chargegate.service.station_events import MeterSample, StationEvents
+from chargegate.service.station_events import MeterSample
 
 from . import v16_translation as table
-from .connection import LoggedConnection
 from .link import StationLinkMixin
 
 log = logging.getLogger(__name__)
@@ -24,19 +23,6 @@ _ENERGY_REGISTER = "Energy.Active.Import.Register"
 class StationHandler16(StationLinkMixin, ChargePoint):
     ocpp_version = "1.6"
     table = table
-
-    def __init__(
-        self,
-        station_id: str,
-        connection: LoggedConnection,
-        events: StationEvents,
-        heartbeat_interval: int,
-    ) -> None:
-        # The library's own response timeout is not used: each call carries its own deadline.
-        super().__init__(station_id, connection, response_timeout=24 * 3600)
-        self._events = events
-        self._heartbeat_interval = heartbeat_interval
-        self._init_link()
 
     # ---- station → CSMS ----------------------------------------------------------------------
 

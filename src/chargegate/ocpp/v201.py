@@ -10,10 +10,9 @@ from ocpp.v201 import ChargePoint, call_result
 from ocpp.v201.enums import Action
 
 from chargegate.domain.clock import ocpi_datetime, parse_datetime, utcnow
-from chargegate.service.station_events import MeterSample, StationEvents
+from chargegate.service.station_events import MeterSample
 
 from . import v201_translation as table
-from .connection import LoggedConnection
 from .link import StationLinkMixin
 
 log = logging.getLogger(__name__)
@@ -25,18 +24,6 @@ _ACCEPTED = {"status": "Accepted"}
 class StationHandler201(StationLinkMixin, ChargePoint):
     ocpp_version = "2.0.1"
     table = table
-
-    def __init__(
-        self,
-        station_id: str,
-        connection: LoggedConnection,
-        events: StationEvents,
-        heartbeat_interval: int,
-    ) -> None:
-        super().__init__(station_id, connection, response_timeout=24 * 3600)
-        self._events = events
-        self._heartbeat_interval = heartbeat_interval
-        self._init_link()
 
     # ---- station → CSMS ----------------------------------------------------------------------
 
