@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Coroutine
-from types import TracebackType
 from typing import Any
 
-from ocpp.exceptions import InternalError, OCPPError
-from ocpp.exceptions import NotImplementedError as OcppNotImplementedError
-from ocpp.messages import MessageType, unpack
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result, datatypes, enums
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Subprotocol
 
+from chargegate.sim.base import SimulatedStationBase
 from chargegate.sim.configuration import Configuration, default_configuration
-from chargegate.sim.script import Behaviour, Script, status_for
+from chargegate.sim.script import Script
 from chargegate.sim.state import (
     Reservation,
     StationState,
@@ -30,26 +23,22 @@ from chargegate.sim.state import (
 )
 
 log = logging.getLogger(__name__)
-# The ocpp library logs every frame at INFO; a separate logger lets a fleet silence that alone.
-WIRE_LOGGER = logging.getLogger("chargegate.sim.wire")
 
-SUBPROTOCOL = Subprotocol("ocpp1.6")
 # Used until the CSMS announces its interval in BootNotification.conf.
 DEFAULT_HEARTBEAT_INTERVAL = 60
-# What a failed connect or boot raises; run() retries after these when asked to reconnect.
-CONNECT_ERRORS = (OSError, InvalidHandshake, TimeoutError, ConnectionClosed, OCPPError)
 
-FollowUp = Callable[[], Coroutine[Any, Any, None]]
 Status = enums.ChargePointStatus
 
 
-class SimulatedStation16(ChargePoint):
+class SimulatedStation16(SimulatedStationBase, ChargePoint):
     """The client side of an OCPP 1.6J connection, behaving like a simple AC station.
 
     `auto_transactions` makes the station play its part after accepted commands: a remote start
     plugs in and starts a transaction, a remote stop or unlock ends it, a reset stops
     transactions and boots again. Without it, accepted commands are only answered.
     """
+
+    SUBPROTOCOL = Subprotocol("ocpp1.6")
 
     def __init__(
         self,
@@ -67,11 +56,8 @@ class SimulatedStation16(ChargePoint):
     ) -> None:
         if connectors < 1:
             raise ValueError(f"a station needs at least one connector, got {connectors}")
-        super().__init__(station_id, None, response_timeout=response_timeout, logger=WIRE_LOGGER)
-        self.url = f"{url_base.rstrip('/')}/{station_id}"
-        self.script = script if script is not None else Script()
+        super().__init__(station_id, url_base, script, heartbeat_interval, response_timeout)
         self.connectors = connectors
-        self.heartbeat_interval = heartbeat_interval
         self.auto_transactions = auto_transactions
         self.meter_wh_per_tick = meter_wh_per_tick
         self.meter_interval = meter_interval
@@ -81,21 +67,6 @@ class SimulatedStation16(ChargePoint):
         self.configuration = Configuration(
             default_configuration(connectors, DEFAULT_HEARTBEAT_INTERVAL)
         )
-        self.boot_status: str | None = None
-        # Set once BootNotification is accepted and the initial statuses are sent.
-        self.ready = asyncio.Event()
-        # Every CALL the CSMS sent, as (action, camelCase payload as on the wire).
-        self.received: list[tuple[str, dict[str, Any]]] = []
-
-        self._ws: ClientConnection | None = None
-        self._serve_task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._closing = False
-        self._arrival = asyncio.Event()
-        self._taken: dict[str, int] = {}
-        # Per CALL unique id: the behaviour drawn from the script, and what to do once answered.
-        self._behaviours: dict[str, Behaviour] = {}
-        self._follow_ups: dict[str, list[FollowUp]] = {}
         # Connectors between an accepted remote start and its StartTransaction.conf.
         self._starting: set[int] = set()
         self._samplers: dict[int, asyncio.Task[None]] = {}
@@ -115,104 +86,17 @@ class SimulatedStation16(ChargePoint):
     def connector_status(self) -> dict[int, str]:
         return self.state.status
 
-    @property
-    def connected(self) -> bool:
-        return self._serve_task is not None and not self._serve_task.done()
+    # -- boot and heartbeats ----------------------------------------------------------------
 
-    # -- connection lifecycle ---------------------------------------------------------------
+    async def _boot_and_report(self) -> None:
+        await self._boot_until_accepted()
+        for connector_id in range(self.connectors + 1):
+            await self.send_status(connector_id, self.state.status[connector_id])
 
-    async def __aenter__(self) -> SimulatedStation16:
-        await self.connect_and_boot()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def connect_and_boot(self) -> None:
-        """Connect, boot until accepted, report every connector; return once `ready` is set."""
-        if self.connected:
-            raise RuntimeError(f"{self.id} is already connected")
-        self._closing = False
-        self.ready.clear()
-        ws = await connect(self.url, subprotocols=[SUBPROTOCOL], compression=None)
-        if ws.subprotocol != SUBPROTOCOL:
-            await ws.close()
-            raise ConnectionError(f"{self.url} did not agree to subprotocol {SUBPROTOCOL}")
-        self._ws = ws
-        self._connection = ws
-        # Responses left from a previous connection must not be matched to new CALLs.
-        self._response_queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._serve_task = asyncio.create_task(self._serve(), name=f"{self.id}:serve")
-        log.info("%s: connected to %s", self.id, self.url)
-        try:
-            await self._boot_until_accepted()
-            for connector_id in range(self.connectors + 1):
-                await self.send_status(connector_id, self.state.status[connector_id])
-        except BaseException:
-            await self._disconnect()
-            raise
-        self._spawn(self._heartbeat_loop(), "heartbeat")
-        self._resume_timers()
-        self.ready.set()
-        log.info("%s: booted, %d connectors available", self.id, self.connectors)
-
-    async def run(self, reconnect_delay: float | None = None) -> None:
-        """Connect, boot and serve until closed; with `reconnect_delay`, reconnect after every
-        lost or refused connection until `close()` is called."""
-        try:
-            while True:
-                try:
-                    await self.connect_and_boot()
-                except CONNECT_ERRORS as exc:
-                    if reconnect_delay is None or self._closing:
-                        raise
-                    log.warning(
-                        "%s: cannot connect (%s), retrying in %ss", self.id, exc, reconnect_delay
-                    )
-                    await asyncio.sleep(reconnect_delay)
-                    continue
-                await self.wait_closed()
-                if self._closing or reconnect_delay is None:
-                    return
-                log.info("%s: connection lost, reconnecting in %ss", self.id, reconnect_delay)
-                await asyncio.sleep(reconnect_delay)
-        finally:
-            await self.close()
-
-    async def wait_closed(self) -> None:
-        if self._serve_task is not None:
-            # Shielded: a cancelled waiter must not take the receive loop down with it.
-            await asyncio.shield(self._serve_task)
-
-    async def close(self) -> None:
-        self._closing = True
-        await self._disconnect()
-
-    async def _disconnect(self) -> None:
-        self._cancel_tasks()
-        if self._ws is not None:
-            await self._ws.close()
-        if self._serve_task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._serve_task
-        await self._drain_tasks()
-
-    async def _serve(self) -> None:
-        try:
-            await self.start()
-        except ConnectionClosed as exc:
-            log.info("%s: disconnected (%s)", self.id, exc)
-        finally:
-            self.ready.clear()
-            self._cancel_tasks()
+    def _outlets(self) -> str:
+        return f"{self.connectors} connectors"
 
     def _resume_timers(self) -> None:
-        """Restart what a lost connection cancelled: reservation expiry and meter sampling."""
         for reservation in self.state.reservations.values():
             timer = self._reservation_timers.get(reservation.reservation_id)
             if timer is None or timer.done():
@@ -229,28 +113,6 @@ class SimulatedStation16(ChargePoint):
                     f"meter-{transaction_id}",
                 )
 
-    def _cancel_tasks(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-
-    async def _drain_tasks(self) -> None:
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-        task = asyncio.create_task(coro, name=f"{self.id}:{name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if exc is not None and not isinstance(exc, ConnectionClosed):
-            log.warning("%s: %s failed: %r", self.id, task.get_name(), exc, exc_info=exc)
-
     async def _boot_until_accepted(self) -> None:
         while True:
             result = await self.boot()
@@ -258,19 +120,6 @@ class SimulatedStation16(ChargePoint):
                 return
             # Pending/Rejected: OCPP 1.6 §4.2 lets the station retry after the given interval.
             await asyncio.sleep(result.interval if result.interval > 0 else 10)
-
-    async def _heartbeat_loop(self) -> None:
-        while True:
-            interval = self._heartbeat_seconds()
-            if interval <= 0:
-                # The CSMS asked for no heartbeats; look again in case that changes.
-                await asyncio.sleep(1)
-                continue
-            await asyncio.sleep(interval)
-            try:
-                await self.send_heartbeat()
-            except (TimeoutError, OCPPError) as exc:
-                log.warning("%s: heartbeat failed: %r", self.id, exc)
 
     def _heartbeat_seconds(self) -> float:
         if self.heartbeat_interval is not None:
@@ -426,79 +275,6 @@ class SimulatedStation16(ChargePoint):
             await self.send_meter_values(
                 tx.connector_id, transaction_id, self._tick(tx.connector_id)
             )
-
-    # -- what the CSMS sent -----------------------------------------------------------------
-
-    # A timeout argument rather than asyncio.timeout() around the call keeps test lines short.
-    async def wait_for_call(self, action: str, timeout: float = 1.0) -> dict[str, Any]:
-        """Payload of the next CALL of `action` not returned by an earlier wait_for_call,
-        waiting up to `timeout` seconds for it; TimeoutError if none arrives."""
-        async with asyncio.timeout(timeout):
-            while True:
-                arrival = self._arrival
-                wanted = self._taken.get(action, 0)
-                seen = [payload for name, payload in self.received if name == action]
-                if len(seen) > wanted:
-                    self._taken[action] = wanted + 1
-                    return seen[wanted]
-                await arrival.wait()
-
-    def calls(self, action: str) -> list[dict[str, Any]]:
-        return [payload for name, payload in self.received if name == action]
-
-    def _record(self, action: str, payload: dict[str, Any]) -> None:
-        self.received.append((action, payload))
-        # Swap before setting so that waiters woken now re-check against a fresh event.
-        arrival, self._arrival = self._arrival, asyncio.Event()
-        arrival.set()
-
-    async def route_message(self, raw_msg: str) -> None:
-        try:
-            msg = unpack(raw_msg)
-        except OCPPError:
-            await super().route_message(raw_msg)  # the library logs what was wrong with it
-            return
-        if msg.message_type_id != MessageType.Call:
-            await super().route_message(raw_msg)
-            return
-
-        self._record(msg.action, msg.payload)
-        behaviour = self.script.take(msg.action)
-        if behaviour == Behaviour.SILENT:
-            # Dropped here rather than in a sleeping handler: start() handles one frame at a
-            # time, so a handler that waits would stall every later frame too.
-            log.info("%s: staying silent on %s %s", self.id, msg.action, msg.unique_id)
-            return
-        if behaviour == Behaviour.DISCONNECT:
-            log.info("%s: disconnecting on %s %s", self.id, msg.action, msg.unique_id)
-            if self._ws is not None:
-                await self._ws.close()
-            return
-        if behaviour in (Behaviour.CALL_ERROR, Behaviour.NOT_IMPLEMENTED):
-            error: OCPPError = (
-                InternalError(details={"cause": f"{msg.action} scripted to fail"})
-                if behaviour == Behaviour.CALL_ERROR
-                else OcppNotImplementedError(details={"cause": f"{msg.action} scripted as absent"})
-            )
-            await self._send(msg.create_call_error(error).to_json())
-            return
-
-        self._behaviours[msg.unique_id] = behaviour
-        try:
-            await super().route_message(raw_msg)
-        finally:
-            self._behaviours.pop(msg.unique_id, None)
-            follow_ups = self._follow_ups.pop(msg.unique_id, [])
-        # Only now is the CALLRESULT on the wire: what the station does next must come after it.
-        for follow_up in follow_ups:
-            self._spawn(follow_up(), f"{msg.action}-follow-up")
-
-    def _answer(self, unique_id: str, action: str) -> str:
-        behaviour = self._behaviours.get(unique_id) or self.script.behaviour(action)
-        return status_for(action, behaviour)
-
-    def _after_answer(self, unique_id: str, follow_up: FollowUp) -> None:
-        self._follow_ups.setdefault(unique_id, []).append(follow_up)
 
     # -- CALL handlers ----------------------------------------------------------------------
 
