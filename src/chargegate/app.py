@@ -27,6 +27,8 @@ from starlette.routing import WebSocketRoute
 
 from chargegate import __version__
 from chargegate.api import communication_log as api_communication_log
+from chargegate.api import emsp as api_emsp
+from chargegate.api import emsp_stream as api_emsp_stream
 from chargegate.api import remote_commands as api_remote_commands
 from chargegate.api import stations as api_stations
 from chargegate.api.errors import remote_command_error
@@ -35,6 +37,8 @@ from chargegate.cluster.local import LocalStationRouter
 from chargegate.cluster.redis_cap import RedisCap
 from chargegate.cluster.redis_router import RedisStationRouter
 from chargegate.delivery.worker import DeliveryWorker
+from chargegate.domain.emsp_commands import EmspRequestError
+from chargegate.emsp_side import EmspSide
 from chargegate.ocpi import cdrs as ocpi_cdrs
 from chargegate.ocpi import commands as ocpi_commands
 from chargegate.ocpi import credentials as ocpi_credentials
@@ -42,6 +46,7 @@ from chargegate.ocpi import locations as ocpi_locations
 from chargegate.ocpi import sessions as ocpi_sessions
 from chargegate.ocpi import status
 from chargegate.ocpi import versions as ocpi_versions
+from chargegate.ocpi.emsp.routes import router as ocpi_emsp_router
 from chargegate.ocpi.envelope import OcpiError, error_response, validation_message
 from chargegate.ocpi.middleware import OcpiRequestIds
 from chargegate.ocpi.wire import OcpiWire
@@ -112,7 +117,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         wire = OcpiWire(settings)
         comm_log = CommunicationLog(sessions)
         delivery = DeliveryWorker(settings, sessions, http)
-        commands = CommandService(settings, sessions, router, wire, delivery.notify)
+        commands = CommandService(
+            settings, sessions, router, wire, delivery.notify, delivery.deliver_now
+        )
         station_events = StationEvents(settings, sessions, wire, delivery.notify)
         remote_commands = RemoteCommandService(
             settings,
@@ -129,8 +136,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         state.operator_keys = OperatorKeys(sessions)
         state.remote_commands = remote_commands
         state.station_events = station_events
+        state.emsp = EmspSide(settings, sessions, http)
         comm_log.start()
         delivery.start()
+        state.emsp.start()
         jobs = [
             asyncio.create_task(_every(settings.sweep_interval, job, name), name=name)
             for job, name in (
@@ -148,6 +157,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                 with contextlib.suppress(asyncio.CancelledError):
                     await job
             await commands.stop()
+            await state.emsp.stop()
             await remote_commands.stop()
             await delivery.stop()
             await comm_log.stop()
@@ -186,6 +196,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         return error_response(OcpiError(status.INVALID_PARAMETERS, validation_message(exc)))
 
     app.add_exception_handler(RemoteCommandError, remote_command_error)
+    app.add_exception_handler(EmspRequestError, api_emsp.emsp_error)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -203,6 +214,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(api_remote_commands.router)
     app.include_router(api_stations.router)
     app.include_router(api_communication_log.router)
+    app.include_router(ocpi_emsp_router)
+    app.include_router(api_emsp.router)
+    app.include_router(api_emsp_stream.router)
     app.router.routes.append(WebSocketRoute("/ocpp/{station_id}", ocpp_websocket))
 
     @app.get("/healthz", tags=["health"], summary="Process is alive")

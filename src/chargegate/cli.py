@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     key_add.add_argument(
         "--scope",
         action="append",
-        choices=["operator", "read"],
+        choices=["operator", "read", "driver"],
         help="repeat for several (default: operator and read)",
     )
     key_add.set_defaults(func=_operator_key_add)
@@ -204,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     from chargegate.sim import cli as sim_cli
 
     sim_cli.add_parser(sub)
+
+    from chargegate import cli_emsp
+
+    cli_emsp.add_parsers(sub)
     return parser
 
 
@@ -211,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # The ocpp library logs every frame at INFO; frames are in the communication log already.
+    logging.getLogger("ocpp").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     result = args.func(args)
     return int(result or 0)

@@ -54,6 +54,17 @@ class Settings(BaseSettings):
     registry_ttl: float = 30.0  # a dead node's stations vanish from the registry after this
     registry_refresh: float = 10.0
 
+    # eMSP side: our identity as an eMSP (default: the CPO identity above) and its timing.
+    emsp_country_code: str | None = Field(None, min_length=2, max_length=2)
+    emsp_party_id: str | None = Field(None, min_length=3, max_length=3)
+    emsp_business_name: str | None = None
+    emsp_http_timeout: float = 30.0  # seconds a CPO gets to answer a command we send
+    # OCPI 2.1.1 CPOs announce no timeout: wait this long for the result before EXPIRED.
+    emsp_default_result_timeout: float = 120.0
+    # A Session without an authorization reference is linked to a START_SESSION for the same
+    # token and location sent at most this many seconds before.
+    emsp_match_window: float = 900.0
+
     heartbeat_interval: int = 300
     ws_per_message_deflate: bool = False
 

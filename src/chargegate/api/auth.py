@@ -38,3 +38,5 @@ def scoped(scope: str):  # type: ignore[no-untyped-def]
 
 OperatorScope = Annotated[OperatorKey, Depends(scoped("operator"))]
 ReadScope = Annotated[OperatorKey, Depends(scoped("read"))]
+# Any valid key, whatever its scopes; the eMSP API decides per request what its scopes allow.
+AnyKey = Annotated[OperatorKey, Depends(_key)]

@@ -12,8 +12,9 @@ from chargegate.ocpi.tokens import token_hash
 from chargegate.store.models import OperatorKey
 
 # `operator` may run remote commands and change locks; `read` may only look (records, stored
-# configuration, stations, communication log).
-SCOPES = ("operator", "read")
+# configuration, stations, communication log). On the eMSP side `operator` is the help desk (every
+# command, UNLOCK_CONNECTOR included) and `driver` acts for EV drivers (no UNLOCK_CONNECTOR).
+SCOPES = ("operator", "read", "driver")
 
 
 class OperatorKeys:

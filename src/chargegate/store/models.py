@@ -283,3 +283,144 @@ class Cdr(Base):
     session_pk: Mapped[int] = mapped_column(ForeignKey("sessions.pk"), unique=True)
     party_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"), index=True)
     created_at: Mapped[datetime]
+
+
+# ---- eMSP side: the CPOs (or hubs) we connected to, and the commands we send them ----------
+
+
+class EmspPeer(Base):
+    """A CPO or hub we registered with as an eMSP (we started the credentials handshake)."""
+
+    __tablename__ = "emsp_peers"
+    __table_args__ = (UniqueConstraint("country_code", "party_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # Known once the handshake is through: the identity in the peer's credentials.
+    country_code: Mapped[str | None] = mapped_column(String(2))
+    party_id: Mapped[str | None] = mapped_column(String(3))
+    role: Mapped[str | None] = mapped_column(String(8))
+    roles: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    name: Mapped[str | None] = mapped_column(String(100))
+    profile: Mapped[str | None] = mapped_column(String(20))
+    # sha256 of token B, which we issued and the peer presents; never the token itself.
+    token_b_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The peer's token C, which we present when we call it.
+    token_c: Mapped[str | None] = mapped_column(String(64))
+    # 2.2.1 peers that refuse Base64 tokens (spec NOTE: many do); found during the handshake.
+    plain_token: Mapped[bool] = mapped_column(Boolean, default=False)
+    versions_url: Mapped[str] = mapped_column(String(255))
+    ocpi_version: Mapped[str | None] = mapped_column(String(8))
+    endpoints: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    business_details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16))  # CONNECTING | CONNECTED | UNREGISTERED
+    created_at: Mapped[datetime]
+    connected_at: Mapped[datetime | None]
+
+
+class EmspCommand(Base):
+    """A command we sent to a peer, from the API request to its outcome."""
+
+    __tablename__ = "emsp_commands"
+    __table_args__ = (
+        UniqueConstraint("api_key_id", "idempotency_key"),
+        Index("ix_emsp_commands_state_expires", "state", "expires_at"),
+        Index("ix_emsp_commands_peer_reference", "peer_id", "authorization_reference"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    peer_id: Mapped[int] = mapped_column(ForeignKey("emsp_peers.id"))
+    ocpi_version: Mapped[str] = mapped_column(String(8))
+    type: Mapped[str] = mapped_column(String(24))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("operator_keys.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)  # as the API client asked
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)  # as sent on the wire
+    # The unguessable last segment of the response_url; it binds a result POST to this command.
+    response_ref: Mapped[str] = mapped_column(String(64), unique=True)
+    authorization_reference: Mapped[str | None] = mapped_column(String(36))
+    token_uid: Mapped[str | None] = mapped_column(String(36))
+    contract_id: Mapped[str | None] = mapped_column(String(36))
+    location_id: Mapped[str | None] = mapped_column(String(39))
+    state: Mapped[str] = mapped_column(String(16))
+    # Optimistic concurrency: every transition is `UPDATE … WHERE revision = <read>`.
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    response_status_code: Mapped[int | None] = mapped_column(Integer)
+    response_result: Mapped[str | None] = mapped_column(String(24))
+    response_message: Mapped[str | None] = mapped_column(Text)
+    response_timeout: Mapped[int | None] = mapped_column(Integer)
+    result: Mapped[str | None] = mapped_column(String(24))
+    result_message: Mapped[str | None] = mapped_column(Text)
+    failure: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    responded_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    result_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class EmspCommandEvent(Base):
+    """One change of an eMSP command, as the SSE stream and webhooks show it, in id order."""
+
+    __tablename__ = "emsp_command_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    command_id: Mapped[str] = mapped_column(ForeignKey("emsp_commands.id"), index=True)
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("operator_keys.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+
+class EmspSession(Base):
+    """A Session a peer pushed to us (PUT/PATCH), linked to the command that started it."""
+
+    __tablename__ = "emsp_sessions"
+    __table_args__ = (UniqueConstraint("peer_id", "country_code", "party_id", "session_id"),)
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    peer_id: Mapped[int] = mapped_column(ForeignKey("emsp_peers.id"))
+    country_code: Mapped[str] = mapped_column(String(2))
+    party_id: Mapped[str] = mapped_column(String(3))
+    session_id: Mapped[str] = mapped_column(String(36))
+    command_id: Mapped[str | None] = mapped_column(ForeignKey("emsp_commands.id"), index=True)
+    authorization_reference: Mapped[str | None] = mapped_column(String(36))
+    status: Mapped[str | None] = mapped_column(String(16))
+    object: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class EmspCdr(Base):
+    """A CDR a peer POSTed to us, linked to the command whose session it bills."""
+
+    __tablename__ = "emsp_cdrs"
+    __table_args__ = (UniqueConstraint("peer_id", "country_code", "party_id", "cdr_id"),)
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    peer_id: Mapped[int] = mapped_column(ForeignKey("emsp_peers.id"))
+    country_code: Mapped[str] = mapped_column(String(2))
+    party_id: Mapped[str] = mapped_column(String(3))
+    cdr_id: Mapped[str] = mapped_column(String(39))
+    session_id: Mapped[str | None] = mapped_column(String(36))
+    command_id: Mapped[str | None] = mapped_column(ForeignKey("emsp_commands.id"), index=True)
+    authorization_reference: Mapped[str | None] = mapped_column(String(36))
+    object: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime]
+
+
+class EmspWebhook(Base):
+    """Where an API key wants its command changes POSTed; `cursor` is the last event delivered."""
+
+    __tablename__ = "emsp_webhooks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("operator_keys.id"), unique=True)
+    url: Mapped[str] = mapped_column(String(512))
+    secret: Mapped[str] = mapped_column(String(64))
+    cursor: Mapped[int] = mapped_column(BigInteger, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]

@@ -1,0 +1,61 @@
+"""The eMSP role's services, wired together for app.py (the composition root) and the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from chargegate.ocpi.emsp.sender import CommandSender
+from chargegate.service.emsp_commands import EmspCommands
+from chargegate.service.emsp_events import EmspEvents
+from chargegate.service.emsp_peers import EmspPeers
+from chargegate.service.emsp_receipts import EmspReceipts
+from chargegate.service.emsp_webhooks import EmspWebhooks
+from chargegate.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class EmspSide:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        client: httpx.AsyncClient,
+    ) -> None:
+        self._settings = settings
+        self.events = EmspEvents(sessions, postgres=not settings.is_sqlite)
+        self.peers = EmspPeers(settings, sessions, client)
+        self.commands = EmspCommands(
+            settings,
+            sessions,
+            self.peers,
+            CommandSender(client, settings.emsp_http_timeout),
+            self.events,
+        )
+        self.receipts = EmspReceipts(settings, sessions, self.events, self.commands)
+        self.webhooks = EmspWebhooks(settings, sessions, client, self.events)
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.webhooks.start()
+        self._sweeper = asyncio.create_task(self._sweep(), name="emsp-expiry")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await self.webhooks.stop()
+
+    async def _sweep(self) -> None:
+        while True:
+            try:
+                await self.commands.resolve_expired()
+            except Exception:
+                log.exception("eMSP command expiry sweep failed")
+            await asyncio.sleep(self._settings.sweep_interval)

@@ -1,0 +1,93 @@
+"""Credentials module of our eMSP role: what we tell a CPO about us, and its GET/PUT/DELETE.
+
+We start the handshake (`chargegate peer connect`), so the CPO never POSTs here: a POST is 405.
+A PUT is the CPO handing us new credentials (new token C or endpoints); it gets a new token B."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from chargegate.settings import Settings
+from chargegate.store.models import EmspPeer
+
+from .. import status
+from ..client import PeerApiError
+from ..envelope import NotRegistered, OcpiError, ocpi_response, read_json
+from ..tokens import candidates_from_header, token_hash
+from .auth import AnyPeer, ConnectedPeer
+from .identity import our_business_name, our_party
+from .registration import parse_credentials
+from .versions import check_version, versions_url
+
+router = APIRouter(prefix="/ocpi/emsp", tags=["OCPI credentials (eMSP)"])
+
+
+def our_credentials(settings: Settings, version: str, token: str) -> dict[str, Any]:
+    country_code, party_id = our_party(settings)
+    business = {"name": our_business_name(settings)}
+    if version == "2.1.1":
+        return {
+            "token": token,
+            "url": versions_url(settings),
+            "business_details": business,
+            "party_id": party_id,
+            "country_code": country_code,
+        }
+    return {
+        "token": token,
+        "url": versions_url(settings),
+        "roles": [
+            {
+                "role": "EMSP",
+                "business_details": business,
+                "party_id": party_id,
+                "country_code": country_code,
+            }
+        ],
+    }
+
+
+def _token_of(request: Request, peer: EmspPeer) -> str:
+    """The caller's own token B, as it sent it (decoded when it was Base64)."""
+    candidates = candidates_from_header(request.headers.get("authorization"))
+    return next(c for c in candidates if token_hash(c) == peer.token_b_hash)
+
+
+@router.get("/{version}/credentials", summary="Our eMSP credentials, as the caller uses them")
+async def get_credentials(version: str, request: Request, peer: AnyPeer) -> Response:
+    check_version(version)
+    return ocpi_response(
+        our_credentials(request.app.state.settings, version, _token_of(request, peer))
+    )
+
+
+@router.post("/{version}/credentials", summary="Not used: we register with the CPO, not it with us")
+async def post_credentials(version: str, request: Request, peer: AnyPeer) -> Response:
+    check_version(version)
+    raise NotRegistered("already registered (we started the handshake); use PUT to update")
+
+
+@router.put("/{version}/credentials", summary="The CPO updates its credentials; new token B")
+async def put_credentials(version: str, request: Request, peer: ConnectedPeer) -> Response:
+    check_version(version)
+    body = await read_json(request)
+    app = request.app.state
+    try:
+        theirs = parse_credentials(body, version, "your credentials")
+    except PeerApiError as exc:
+        raise OcpiError(status.INVALID_PARAMETERS, str(exc)) from exc
+    try:
+        token_b = await app.emsp.peers.update_from_peer(peer.id, version, theirs)
+    except PeerApiError as exc:
+        raise OcpiError(status.UNABLE_TO_USE_CLIENT_API, f"cannot use your API: {exc}") from exc
+    return ocpi_response(our_credentials(app.settings, version, token_b))
+
+
+@router.delete("/{version}/credentials", summary="The CPO unregisters us")
+async def delete_credentials(version: str, request: Request, peer: ConnectedPeer) -> Response:
+    check_version(version)
+    await request.app.state.emsp.peers.unregister(peer.id)
+    return ocpi_response()

@@ -1,0 +1,108 @@
+"""POST a command to the peer's commands endpoint and read its CommandResponse leniently."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from chargegate.domain.emsp_commands import CpoAnswer
+
+from ..outgoing import request_headers
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where and as whom a command goes."""
+
+    version: str
+    commands_url: str  # the peer's commands endpoint; the command name is appended
+    token: str  # the peer's token C
+    plain_token: bool
+    from_party: tuple[str, str]
+    to_party: tuple[str, str]
+
+
+def command_url(endpoint: str, command: str) -> str:
+    """`{commands_endpoint_url}{command}`, with or without the endpoint's trailing slash."""
+    return f"{endpoint.rstrip('/')}/{command}"
+
+
+def display_text(value: Any) -> str | None:
+    """2.2.1 DisplayText list, a single DisplayText, or a plain string, as one string."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, dict):
+        value = [value]
+    if isinstance(value, list):
+        texts = [str(v.get("text")) for v in value if isinstance(v, dict) and v.get("text")]
+        return " / ".join(texts) or None
+    return None
+
+
+def read_answer(status: int, body: Any) -> CpoAnswer:
+    """The envelope's status_code and the CommandResponse in `data`: an object, or the bare enum
+    string some 2.1.1 peers send (the 2.1.1 tag's wording; facts §1.6)."""
+    if not isinstance(body, dict) or "status_code" not in body:
+        return CpoAnswer(failure=f"CPO answered HTTP {status} without an OCPI envelope")
+    code = body.get("status_code")
+    data = body.get("data")
+    # The envelope's status_message explains errors; on success it says "Success".
+    message = display_text(body.get("status_message")) if code != 1000 else None
+    result = timeout = None
+    if isinstance(data, str):
+        result = data
+    elif isinstance(data, dict):
+        result = data.get("result") if isinstance(data.get("result"), str) else None
+        announced = data.get("timeout")
+        # int in the spec; a float is read as one, and 0 or less as "none announced".
+        if isinstance(announced, int | float) and not isinstance(announced, bool):
+            timeout = int(announced) if announced > 0 else None
+        message = display_text(data.get("message")) or message
+    if result is None and code == 1000:
+        return CpoAnswer(failure=f"CPO answered 1000 without a CommandResponse result: {data!r}")
+    if result is None and not 200 <= status < 300:
+        return CpoAnswer(failure=f"CPO answered HTTP {status}, status_code {code}: {message}")
+    return CpoAnswer(
+        status_code=code if isinstance(code, int) else None,
+        result=result[:24] if result else None,
+        timeout=timeout,
+        message=message,
+    )
+
+
+class CommandSender:
+    def __init__(self, client: httpx.AsyncClient, timeout: float) -> None:
+        self._client = client
+        self._timeout = timeout
+
+    async def send(
+        self, target: Target, command: str, body: dict[str, Any], correlation_id: str
+    ) -> CpoAnswer:
+        url = command_url(target.commands_url, command)
+        headers = request_headers(
+            version=target.version,
+            token=target.token,
+            correlation_id=correlation_id,
+            from_party=target.from_party,
+            to_party=target.to_party,
+        )
+        if target.plain_token:
+            headers["Authorization"] = f"Token {target.token}"
+        try:
+            response = await self._client.post(
+                url, json=body, headers=headers, timeout=self._timeout
+            )
+        except httpx.HTTPError as exc:
+            return CpoAnswer(failure=f"POST {url} failed: {type(exc).__name__}: {exc}".rstrip(": "))
+        try:
+            parsed: Any = response.json()
+        except ValueError:
+            parsed = None
+        answer = read_answer(response.status_code, parsed)
+        if answer.failure and parsed is None:
+            return CpoAnswer(
+                failure=f"POST {url} answered HTTP {response.status_code}: {response.text[:200]}"
+            )
+        return answer

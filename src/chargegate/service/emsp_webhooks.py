@@ -1,0 +1,234 @@
+"""Webhooks: an API key may name one URL that gets every change of its commands, POSTed one
+event at a time in order, retried with backoff until it answers 2xx.
+
+A webhook's `cursor` is the last event it acknowledged, so nothing is kept per delivery and a
+restart loses nothing. A lease (a conditional UPDATE) keeps two workers, in one process or on
+several nodes, from sending the same webhook's events at once. Each POST carries
+`X-Chargegate-Signature: sha256=<HMAC of the body with the webhook's secret>`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from chargegate.delivery.backoff import retry_delay
+from chargegate.domain import emsp_commands as ec
+from chargegate.domain.clock import ocpi_datetime, utcnow
+from chargegate.domain.emsp_commands import EmspRequestError
+from chargegate.settings import Settings
+from chargegate.store.models import EmspCommandEvent, EmspWebhook, OperatorKey
+
+from .emsp_events import EmspEvents
+
+log = logging.getLogger(__name__)
+
+_BATCH = 50
+
+
+def event_payload(event: EmspCommandEvent) -> dict[str, Any]:
+    """What the SSE stream and the webhooks send for one event."""
+    return {
+        "id": event.id,
+        "event": event.kind,
+        "at": ocpi_datetime(event.created_at),
+        "command": event.data,
+    }
+
+
+def signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class EmspWebhooks:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        client: httpx.AsyncClient,
+        events: EmspEvents,
+    ) -> None:
+        self._settings = settings
+        self._sessions = sessions
+        self._client = client
+        self._events = events
+        self._task: asyncio.Task[None] | None = None
+
+    # ---- configuration -----------------------------------------------------------------------
+
+    async def put(self, key: OperatorKey, url: str) -> dict[str, Any]:
+        """Set the key's webhook; it gets the changes from now on. A new secret each time."""
+        if not url.startswith(("http://", "https://")) or len(url) > 512:
+            raise EmspRequestError("invalid", "url: an absolute http(s) URL of at most 512 chars")
+        start = await self._events.last_id()
+        secret = secrets.token_urlsafe(32)
+        now = utcnow()
+        async with self._sessions.begin() as s:
+            hook = await s.scalar(select(EmspWebhook).where(EmspWebhook.api_key_id == key.id))
+            if hook is None:
+                hook = EmspWebhook(api_key_id=key.id, created_at=now)
+                s.add(hook)
+            hook.url, hook.secret, hook.cursor = url, secret, start
+            hook.attempts, hook.next_attempt_at, hook.last_error = 0, now, None
+            hook.lease_until = None
+        self._events.signal.notify()
+        return {"url": url, "secret": secret}
+
+    async def get(self, key: OperatorKey) -> dict[str, Any] | None:
+        async with self._sessions() as s:
+            hook = await s.scalar(select(EmspWebhook).where(EmspWebhook.api_key_id == key.id))
+        if hook is None:
+            return None
+        return {
+            "url": hook.url,
+            "delivered_up_to_event": hook.cursor,
+            "failed_attempts": hook.attempts,
+            "next_attempt_at": ocpi_datetime(hook.next_attempt_at) if hook.attempts else None,
+            "last_error": hook.last_error,
+        }
+
+    async def delete(self, key: OperatorKey) -> bool:
+        async with self._sessions.begin() as s:
+            hook = await s.scalar(select(EmspWebhook).where(EmspWebhook.api_key_id == key.id))
+            if hook is None:
+                return False
+            await s.delete(hook)
+        return True
+
+    # ---- delivery ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="emsp-webhooks")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            wake = self._events.signal.current()
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("webhook round failed")
+            await self._events.signal.wait(wake, self._settings.delivery_poll_interval)
+
+    async def run_once(self) -> None:
+        now = utcnow()
+        async with self._sessions() as s:
+            due = list(
+                await s.scalars(
+                    select(EmspWebhook).where(
+                        EmspWebhook.next_attempt_at <= now,
+                        or_(EmspWebhook.lease_until.is_(None), EmspWebhook.lease_until < now),
+                    )
+                )
+            )
+        # Reading first keeps an idle webhook from costing a write per poll.
+        pending = [hook.id for hook in due if await self._pending(hook)]
+        await asyncio.gather(*(self._deliver(hook_id) for hook_id in pending))
+
+    async def _pending(self, hook: EmspWebhook) -> bool:
+        owner = await self._owner_filter(hook.api_key_id)
+        return bool(await self._events.after(hook.cursor, api_key_id=owner, limit=1))
+
+    async def _claim(self, hook_id: int) -> EmspWebhook | None:
+        now = utcnow()
+        async with self._sessions.begin() as s:
+            won = await s.execute(
+                update(EmspWebhook)
+                .where(
+                    EmspWebhook.id == hook_id,
+                    or_(EmspWebhook.lease_until.is_(None), EmspWebhook.lease_until < now),
+                )
+                .values(lease_until=now + timedelta(seconds=self._settings.delivery_lease))
+            )
+            if won.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            return await s.get(EmspWebhook, hook_id)
+
+    async def _deliver(self, hook_id: int) -> None:
+        hook = await self._claim(hook_id)
+        if hook is None:
+            return
+        cursor, error = hook.cursor, None
+        try:
+            owner = await self._owner_filter(hook.api_key_id)
+            events = await self._events.after(cursor, api_key_id=owner, limit=_BATCH)
+            for event in events:
+                error = await self._post(hook, event)
+                if error is not None:
+                    break
+                cursor = event.id
+        finally:
+            await self._record(hook, cursor, error)
+
+    async def _owner_filter(self, key_id: int) -> int | None:
+        """None (every command's events) for operator and read keys, else the key's own."""
+        async with self._sessions() as s:
+            key = await s.get(OperatorKey, key_id)
+        scopes = frozenset(key.scopes.split()) if key is not None else frozenset()
+        return None if ec.sees_all(scopes) else key_id
+
+    async def _post(self, hook: EmspWebhook, event: EmspCommandEvent) -> str | None:
+        body = json.dumps(event_payload(event)).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Chargegate-Event-Id": str(event.id),
+            "X-Chargegate-Signature": signature(hook.secret, body),
+        }
+        try:
+            response = await self._client.post(
+                hook.url,
+                content=body,
+                headers=headers,
+                timeout=self._settings.delivery_http_timeout,
+            )
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        if not 200 <= response.status_code < 300:
+            return f"HTTP {response.status_code}: {response.text[:200]}"
+        return None
+
+    async def _record(self, hook: EmspWebhook, cursor: int, error: str | None) -> None:
+        now = utcnow()
+        values: dict[str, Any] = {"cursor": cursor, "lease_until": None}
+        if error is None:
+            values.update(attempts=0, last_error=None, next_attempt_at=now)
+        else:
+            attempts = hook.attempts + 1
+            delay = retry_delay(
+                attempts, self._settings.delivery_retry_base, self._settings.delivery_retry_max
+            )
+            values.update(
+                attempts=attempts,
+                last_error=error,
+                next_attempt_at=now + timedelta(seconds=delay),
+            )
+            log.warning(
+                "webhook %s: event after %d failed (attempt %d), retry in %.1fs: %s",
+                hook.url,
+                cursor,
+                attempts,
+                delay,
+                error,
+            )
+        async with self._sessions.begin() as s:
+            # Only if the webhook was not replaced meanwhile (PUT resets the cursor).
+            await s.execute(
+                update(EmspWebhook)
+                .where(EmspWebhook.id == hook.id, EmspWebhook.secret == hook.secret)
+                .values(**values)
+            )
