@@ -20,6 +20,7 @@ from chargegate.domain.evse import evse_status_of, evse_uid, parse_evse_uid
 from chargegate.domain.results import collapse_to_211, command_result
 from chargegate.domain.station_calls import Outcome as O
 from chargegate.domain.station_calls import StationReply
+from chargegate.ocpi import tokens
 from chargegate.ocpi.tokens import authorization_header, candidates_from_header
 from chargegate.ocpp import v16_translation as t16
 
@@ -140,6 +141,13 @@ def test_token_header_forms() -> None:
 @given(st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1))
 def test_any_printable_token_survives_base64(token: str) -> None:
     assert token in candidates_from_header(authorization_header("2.2.1", token))
+
+
+def test_new_tokens_never_start_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A token beginning with '-' cannot be passed as `--token-a TOKEN` on a command line.
+    drawn = iter(["-leading-dash", "_fine-token"])
+    monkeypatch.setattr(tokens.secrets, "token_urlsafe", lambda _n: next(drawn))
+    assert tokens.new_token() == "_fine-token"
 
 
 def test_evse_uids() -> None:
