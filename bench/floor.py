@@ -2,8 +2,9 @@
 
 An HTTP endpoint takes the START_SESSION body, answers at once, forwards it to the station's
 WebSocket as an OCPP 1.6 CALL, awaits the CALLRESULT and POSTs {"result": "ACCEPTED"} to the
-`response_url` with httpx. Stations connect at /ocpp/{station_id} and get minimal answers to
-BootNotification, StatusNotification and Heartbeat. No database, no validation, no auth.
+`response_url` with the gateway's own delivery client. Stations connect at /ocpp/{station_id}
+and get minimal answers to BootNotification, StatusNotification and Heartbeat. No database, no
+validation, no auth.
 
 `python -m bench.floor --port 8090`
 """
@@ -22,7 +23,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -31,6 +31,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bench.common import ok_envelope
+from chargegate.delivery.client import PeerClient, SendError
 
 log = logging.getLogger("bench.floor")
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
@@ -72,16 +73,12 @@ def _answer(action: str, heartbeat_interval: int) -> dict[str, Any]:
 def create_app(heartbeat_interval: int = 300) -> Starlette:
     links: dict[str, StationLink] = {}
     tasks: set[asyncio.Task[None]] = set()
-    clients: list[httpx.AsyncClient] = []
+    clients: list[PeerClient] = []
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # The same connection limits as the gateway's delivery client.
-        clients.append(
-            httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=100)
-            )
-        )
+        # The gateway's own delivery client, with its defaults.
+        clients.append(PeerClient())
         try:
             yield
         finally:
@@ -122,13 +119,14 @@ def create_app(heartbeat_interval: int = 300) -> Starlette:
             if reply[0] == CALLRESULT and reply[2].get("status") == "Accepted":
                 result = "ACCEPTED"
         try:
-            await clients[0].post(
+            await clients[0].send(
+                "POST",
                 body["response_url"],
-                json={"result": result},
-                headers={"Authorization": authorization},
+                {"result": result},
+                {"Authorization": authorization, "Content-Type": "application/json"},
                 timeout=10.0,
             )
-        except httpx.HTTPError as exc:
+        except SendError as exc:
             log.warning("callback to %s failed: %r", body["response_url"], exc)
 
     async def command(request: Request) -> Response:

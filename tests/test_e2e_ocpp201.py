@@ -173,11 +173,15 @@ async def test_cancel_reservation_201(
     await emsp.register(gateway.base_url, await gateway.add_party(), "2.2.1")
     ocpi = OcpiClient(gateway.base_url, emsp)
     station = await stations201()
-    url = emsp.response_url("RESERVE_NOW", "r")
-    await _result(ocpi, "RESERVE_NOW", reserve_now("2.2.1", url, "CS-1", "R9", "CS-1-1"), "r")
-    cancel = emsp.response_url("CANCEL_RESERVATION", "c")
+    # Refs that no other path contains ("/c" is in "/commands/…": the reservation's own result
+    # would be taken for the cancellation's).
+    url = emsp.response_url("RESERVE_NOW", "reserve-r9")
+    await _result(
+        ocpi, "RESERVE_NOW", reserve_now("2.2.1", url, "CS-1", "R9", "CS-1-1"), "reserve-r9"
+    )
+    cancel = emsp.response_url("CANCEL_RESERVATION", "cancel-r9")
     body = await _result(
-        ocpi, "CANCEL_RESERVATION", {"response_url": cancel, "reservation_id": "R9"}, "c"
+        ocpi, "CANCEL_RESERVATION", {"response_url": cancel, "reservation_id": "R9"}, "cancel-r9"
     )
     assert body["result"] == "ACCEPTED"
     assert (

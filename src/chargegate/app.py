@@ -36,6 +36,7 @@ from chargegate.cluster.cap import LocalCap
 from chargegate.cluster.local import LocalStationRouter
 from chargegate.cluster.redis_cap import RedisCap
 from chargegate.cluster.redis_router import RedisStationRouter
+from chargegate.delivery.client import PeerClient
 from chargegate.delivery.worker import DeliveryWorker
 from chargegate.domain.emsp_commands import EmspRequestError
 from chargegate.emsp_side import EmspSide
@@ -116,9 +117,17 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             cap = LocalCap(settings.operator_parallel_cap)
         wire = OcpiWire(settings)
         comm_log = CommunicationLog(sessions)
-        delivery = DeliveryWorker(settings, sessions, http)
+        peer_client = PeerClient()
+        delivery = DeliveryWorker(settings, sessions, peer_client)
+        parties = PartyService(sessions)
         commands = CommandService(
-            settings, sessions, router, wire, delivery.notify, delivery.deliver_now
+            settings,
+            sessions,
+            router,
+            wire,
+            delivery.notify,
+            delivery.deliver_now,
+            parties=parties.cache,
         )
         station_events = StationEvents(settings, sessions, wire, delivery.notify)
         remote_commands = RemoteCommandService(
@@ -132,7 +141,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         state.settings, state.sessions, state.http, state.router = settings, sessions, http, router
         state.comm_log, state.delivery, state.commands = comm_log, delivery, commands
         state.redis, state.engine = redis, engine
-        state.parties = PartyService(sessions)
+        state.parties = parties
         state.operator_keys = OperatorKeys(sessions)
         state.remote_commands = remote_commands
         state.station_events = station_events
@@ -166,6 +175,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             if redis is not None:
                 await redis.aclose()
             await http.aclose()
+            await peer_client.aclose()
             await engine.dispose()
 
     app = FastAPI(

@@ -11,16 +11,17 @@ import contextlib
 import logging
 from datetime import datetime, timedelta
 
-import httpx
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chargegate.domain.clock import as_utc, utcnow
 from chargegate.ocpi.outgoing import request_headers
 from chargegate.settings import Settings
+from chargegate.store.command_sql import mark_delivered
 from chargegate.store.models import Outbox, Party
 
 from .backoff import retry_delay
+from .client import PeerClient, SendError
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +33,15 @@ class DeliveryWorker:
         self,
         settings: Settings,
         sessions: async_sessionmaker[AsyncSession],
-        client: httpx.AsyncClient,
+        client: PeerClient,
     ) -> None:
         self._settings = settings
         self._sessions = sessions
         self._client = client
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._acks: list[int] = []
+        self._ack_task: asyncio.Task[None] | None = None
 
     def notify(self) -> None:
         self._wake.set()
@@ -51,6 +54,8 @@ class DeliveryWorker:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._ack_task is not None:
+            await self._ack_task
 
     async def _run(self) -> None:
         while True:
@@ -80,10 +85,32 @@ class DeliveryWorker:
         """The fast path: send a row its creator leased, without a claim round trip."""
         try:
             error = await self._deliver(row, party)
-            await self._record([(row, error)])
+            if error is None:
+                self._acknowledge(row.id)
+            else:
+                await self._record([(row, error)])
         except Exception:
             # The lease lapses and the worker sends it: nothing is lost.
             log.exception("immediate delivery of %s %s failed", row.kind, row.id)
+
+    def _acknowledge(self, row_id: int) -> None:
+        """Group commit of acknowledgements: the ids that arrive while one UPDATE is being
+        written go together in the next. An acknowledgement lost to a crash only means the row
+        is sent again when its lease lapses (results are delivered at least once)."""
+        self._acks.append(row_id)
+        if self._ack_task is None:
+            self._ack_task = asyncio.create_task(self._write_acks(), name="delivery-acks")
+
+    async def _write_acks(self) -> None:
+        try:
+            while self._acks:
+                ids, self._acks = self._acks, []
+                async with self._sessions.begin() as s:
+                    await mark_delivered(await s.connection(), ids, utcnow())
+        except Exception:
+            log.exception("could not record %d deliveries; they will be sent again", len(ids))
+        finally:
+            self._ack_task = None
 
     async def _parties(self, ids: set[int]) -> dict[int, Party]:
         async with self._sessions() as s:
@@ -149,23 +176,23 @@ class DeliveryWorker:
             to_party=(party.country_code, party.party_id),
         )
         try:
-            response = await self._client.request(
+            answer = await self._client.send(
                 row.method,
                 row.url,
-                json=row.body,
-                headers=headers,
+                row.body,
+                headers,
                 timeout=self._settings.delivery_http_timeout,
             )
-        except httpx.HTTPError as exc:
-            return f"{type(exc).__name__}: {exc}"
-        if not 200 <= response.status_code < 300:
-            return f"HTTP {response.status_code}: {response.text[:200]}"
+        except SendError as exc:
+            return str(exc)
+        if not 200 <= answer.status < 300:
+            return f"HTTP {answer.status}: {answer.text()[:200]}"
         try:
-            status_code = response.json().get("status_code")
+            status_code = answer.json().get("status_code")
         except (ValueError, AttributeError):
-            return f"HTTP {response.status_code} without an OCPI envelope"
+            return f"HTTP {answer.status} without an OCPI envelope"
         if status_code != 1000:
-            return f"OCPI status_code {status_code}: {response.text[:200]}"
+            return f"OCPI status_code {status_code}: {answer.text()[:200]}"
         return None
 
     async def _record(self, outcomes: list[tuple[Outbox, str | None]]) -> None:
@@ -175,17 +202,7 @@ class DeliveryWorker:
         delivered = [row.id for row, error in outcomes if error is None]
         async with self._sessions.begin() as s:
             if delivered:
-                await s.execute(
-                    update(Outbox)
-                    .where(Outbox.id.in_(delivered))
-                    .values(
-                        delivered_at=now,
-                        lease_until=None,
-                        last_error=None,
-                        attempts=Outbox.attempts + 1,
-                    ),
-                    execution_options={"synchronize_session": False},
-                )
+                await mark_delivered(await s.connection(), delivered, now)
             for row, error in outcomes:
                 if error is not None:
                     await s.execute(

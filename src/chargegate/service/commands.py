@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chargegate.cluster.router import StationRouter
@@ -28,10 +28,12 @@ from chargegate.domain.evse import evse_status_of, parse_evse_uid
 from chargegate.domain.results import command_result
 from chargegate.domain.station_calls import Outcome
 from chargegate.settings import Settings
-from chargegate.store.models import ChargingSession, Command, Connector, Party, Reservation, Station
+from chargegate.store import command_sql
+from chargegate.store.models import ChargingSession, Command, Connector, Reservation, Station
 
 from .background import BackgroundTasks
 from .outbox import enqueue
+from .parties import PartyCache
 from .ports import DeliverNow, OutboxSignal, PeerWire
 from .pushes import PeerPushes
 
@@ -39,6 +41,10 @@ log = logging.getLogger(__name__)
 
 OCPP16_ID_TAG_MAX = 20
 STATUS_UNKNOWN_LOCATION = 2003
+
+
+# A station as the hot path reads it (a Core row) or as the ORM loads it: the same attributes.
+StationLike = Station | Row[Any]
 
 
 class Refused(Exception):
@@ -61,7 +67,7 @@ def _unknown(message: str) -> Refused:
 class _Plan:
     """What a command turns into once its target is known."""
 
-    station: Station | None
+    station: StationLike | None
     connector_id: int | None
     station_request: sc.StationRequest | None  # None: the outcome is known without a call
     known_result: tuple[CommandResultType, str] | None = None
@@ -79,9 +85,11 @@ class CommandService:
         wire: PeerWire,
         notify: OutboxSignal,
         deliver_now: DeliverNow | None = None,
+        parties: PartyCache | None = None,
     ) -> None:
         """With `deliver_now`, a result is POSTed by the task that decided it, right after its
         commit, instead of waiting for the delivery worker's next round."""
+        self._parties = parties or PartyCache()
         self._settings = settings
         self._sessions = sessions
         self._router = router
@@ -107,24 +115,29 @@ class CommandService:
         try:
             async with self._sessions.begin() as s:
                 plan = await self._plan(s, peer, request, command_id, now)
-                s.add(
-                    Command(
-                        id=command_id,
-                        party_id=peer.id,
-                        ocpi_version=peer.ocpi_version,
-                        type=command_type.value,
-                        station_id=plan.station.id if plan.station else None,
-                        connector_id=plan.connector_id,
-                        request=_request_record(request),
-                        response_url=response_url,
-                        correlation_id=correlation_id,
-                        authorization_reference=plan.authorization_reference,
-                        token_uid=plan.token_uid,
-                        remote_start_id=getattr(plan.station_request, "remote_start_id", None),
-                        state=CommandState.PENDING.value,
-                        deadline=deadline,
-                        created_at=now,
-                    )
+                await command_sql.insert_command(
+                    await s.connection(),
+                    {
+                        "id": command_id,
+                        "party_id": peer.id,
+                        "ocpi_version": peer.ocpi_version,
+                        "type": command_type.value,
+                        "station_id": plan.station.id if plan.station else None,
+                        "connector_id": plan.connector_id,
+                        "request": _request_record(request),
+                        "response_url": response_url,
+                        "correlation_id": correlation_id,
+                        "authorization_reference": plan.authorization_reference,
+                        "token_uid": plan.token_uid,
+                        "remote_start_id": getattr(plan.station_request, "remote_start_id", None),
+                        "state": CommandState.PENDING.value,
+                        "deadline": deadline,
+                        "created_at": now,
+                        "result": None,
+                        "message": None,
+                        "station_status": None,
+                        "resolved_at": None,
+                    },
                 )
                 if plan.reservation is not None:
                     plan.reservation.command_id = command_id
@@ -164,14 +177,13 @@ class CommandService:
                         2001,
                     )
                 station = await self._station(s, request.location_id, ci)
-                connector_id = None
+                connector = None
                 if request.evse_uid:
-                    connector_id = await self._connector(s, station, request.evse_uid, ci)
+                    connector = await self._connector(s, station, request.evse_uid, ci)
                     if request.connector_id is not None and request.connector_id != "1":
                         raise _unknown(f"unknown connector_id {request.connector_id!r}")
-                await self._check_usable(
-                    station, await self._connectors_locked(s, station, connector_id)
-                )
+                await self._check_usable(station, connector)
+                connector_id = connector.connector_id if connector else None
                 self._check_token_fits(station, request.token.uid)
                 return _Plan(
                     station,
@@ -208,12 +220,11 @@ class CommandService:
                 )
             case dc.ReserveNow():
                 station = await self._station(s, request.location_id, ci)
-                connector_id = 0
+                connector = None
                 if request.evse_uid:
-                    connector_id = await self._connector(s, station, request.evse_uid, ci)
-                await self._check_usable(
-                    station, await self._connectors_locked(s, station, connector_id)
-                )
+                    connector = await self._connector(s, station, request.evse_uid, ci)
+                await self._check_usable(station, connector)
+                connector_id = connector.connector_id if connector else 0
                 self._check_token_fits(station, request.token.uid)
                 if as_utc(request.expiry_date) <= now:
                     raise _refuse(CommandResponseType.REJECTED, "expiry_date is in the past", 2001)
@@ -262,73 +273,54 @@ class CommandService:
                 )
             case dc.UnlockConnector():
                 station = await self._station(s, request.location_id, ci)
-                connector_id = await self._connector(s, station, request.evse_uid, ci)
+                connector = await self._connector(s, station, request.evse_uid, ci)
                 if request.connector_id != "1":
                     raise _unknown(f"unknown connector_id {request.connector_id!r}")
                 await self._check_online(station)
-                return _Plan(station, connector_id, sc.Unlock(connector_id))
+                return _Plan(station, connector.connector_id, sc.Unlock(connector.connector_id))
         raise TypeError(f"no plan for {type(request).__name__}")
 
-    async def _station(self, s: AsyncSession, location_id: str, ci: bool) -> Station:
+    async def _station(self, s: AsyncSession, location_id: str, ci: bool) -> StationLike:
         """The station behind an OCPI location id: a mapped id, or the station's own."""
         # Exact matches first: they use the indexes. lower() scans, so it is only the fallback
         # for a 2.2.1 peer whose CiString differs from ours in case.
+        conn = await s.connection()
         for case_insensitive in (False, True) if ci else (False,):
-            station = await s.scalar(
-                select(Station).where(_eq(Station.location_id, location_id, case_insensitive))
-            )
-            if station is None:
-                station = await s.scalar(
-                    select(Station).where(
-                        _eq(Station.id, location_id, case_insensitive),
-                        Station.location_id.is_(None),
-                    )
-                )
+            station = await command_sql.station_by_location(conn, location_id, case_insensitive)
             if station is not None:
                 return station
         raise _unknown(f"unknown location {location_id!r}")
 
-    async def _connector(self, s: AsyncSession, station: Station, uid: str, ci: bool) -> int:
-        """The OCPP connector behind an OCPI EVSE uid: a mapped uid, or `{station}-{n}`."""
-        mapped = await s.scalar(
-            select(Connector).where(
-                Connector.station_id == station.id, _eq(Connector.evse_uid, uid, ci)
-            )
-        )
-        if mapped is not None:
-            return mapped.connector_id
+    async def _connector(
+        self, s: AsyncSession, station: StationLike, uid: str, ci: bool
+    ) -> Row[Any]:
+        """The OCPP connector behind an OCPI EVSE uid: a mapped uid, or `{station}-{n}` of a
+        connector that has no mapped uid. One query for both."""
         parsed = parse_evse_uid(uid)
         same_station = parsed is not None and (
             parsed[0].lower() == station.id.lower() if ci else parsed[0] == station.id
         )
-        location = station.location_id or station.id
-        if parsed is None or not same_station or parsed[1] < 1:
+        number = parsed[1] if parsed is not None and same_station and parsed[1] >= 1 else None
+        connector = await command_sql.connector_by_evse(
+            await s.connection(), station.id, uid, number, ci
+        )
+        if connector is None:
+            location = station.location_id or station.id
             raise _unknown(f"unknown EVSE {uid!r} at location {location!r}")
-        connector = await s.get(Connector, (station.id, parsed[1]))
-        if connector is None or connector.evse_uid is not None:
-            raise _unknown(f"unknown EVSE {uid!r} at location {location!r}")
-        return parsed[1]
+        return connector
 
-    async def _connectors_locked(
-        self, s: AsyncSession, station: Station, connector_id: int | None
-    ) -> bool:
-        if not connector_id:
-            return False
-        connector = await s.get(Connector, (station.id, connector_id))
-        return connector is not None and connector.locked
-
-    async def _check_online(self, station: Station) -> None:
+    async def _check_online(self, station: StationLike) -> None:
         if not await self._router.is_connected(station.id):
             raise _refuse(
                 CommandResponseType.REJECTED, f"station offline: {station.id} is not connected"
             )
 
-    async def _check_usable(self, station: Station, connector_locked: bool) -> None:
-        if station.locked or connector_locked:
+    async def _check_usable(self, station: StationLike, connector: Row[Any] | None) -> None:
+        if station.locked or (connector is not None and connector.locked):
             raise _refuse(CommandResponseType.REJECTED, "EVSE is locked by the operator")
         await self._check_online(station)
 
-    def _check_token_fits(self, station: Station, uid: str) -> None:
+    def _check_token_fits(self, station: StationLike, uid: str) -> None:
         if station.ocpp_version == "1.6" and len(uid) > OCPP16_ID_TAG_MAX:
             raise _refuse(
                 CommandResponseType.REJECTED,
@@ -346,7 +338,7 @@ class CommandService:
         s: AsyncSession,
         peer: Peer,
         request: dc.ReserveNow,
-        station: Station,
+        station: StationLike,
         connector_id: int,
     ) -> Reservation:
         """Same (party, location, reservation_id) replaces: the station sees the same int."""
@@ -420,26 +412,23 @@ class CommandService:
         Returns False if another path (a late answer, the sweeper) decided it first."""
         now = utcnow()
         async with self._sessions.begin() as s:
-            command = await s.scalar(
-                update(Command)
-                .where(Command.id == command_id, Command.state == CommandState.PENDING.value)
-                .values(
-                    state=CommandState.RESOLVED.value,
-                    result=result.value,
-                    message=message or None,
-                    station_status=station_status,
-                    resolved_at=now,
-                )
-                .returning(Command),
-                execution_options={"synchronize_session": False},
+            command = await command_sql.resolve_command(
+                await s.connection(),
+                command_id,
+                pending=CommandState.PENDING.value,
+                state=CommandState.RESOLVED.value,
+                result=result.value,
+                message=message or None,
+                station_status=station_status,
+                now=now,
             )
             if command is None:
                 log.info("command %s already resolved; %s ignored", command_id, result)
                 return False
-            party = await s.get(Party, command.party_id)
+            party = await self._parties.get(s, command.party_id)
             assert party is not None
-            await self._after_effects(s, command, result)
-            row = enqueue(
+            queued_more = await self._after_effects(s, command, result)
+            row = await enqueue(
                 s,
                 kind="COMMAND_RESULT",
                 party=party,
@@ -453,12 +442,14 @@ class CommandService:
             )
         if self._deliver_now is not None:
             self._tasks.spawn(self._deliver_now(row, party))
-        self._notify()  # reservation sessions and the like may have queued rows too
+        if queued_more or self._deliver_now is None:
+            self._notify()
         return True
 
     async def _after_effects(
-        self, s: AsyncSession, command: Command, result: CommandResultType
-    ) -> None:
+        self, s: AsyncSession, command: Row[Any], result: CommandResultType
+    ) -> bool:
+        """Reservations follow their command; True when that queued more rows to send."""
         if command.type == CommandType.RESERVE_NOW.value:
             reservation = await s.scalar(
                 select(Reservation).where(Reservation.command_id == command.id)
@@ -468,6 +459,7 @@ class CommandService:
                 reservation.status = "ACTIVE" if accepted else "FAILED"
                 if accepted and command.ocpi_version == "2.2.1":
                     await self._reservation_session(s, command, reservation)
+                    return True
         elif (
             command.type == CommandType.CANCEL_RESERVATION.value
             and result is CommandResultType.ACCEPTED
@@ -481,9 +473,10 @@ class CommandService:
             )
             if reservation is not None:
                 reservation.status = "CANCELLED"
+        return False
 
     async def _reservation_session(
-        self, s: AsyncSession, command: Command, reservation: Reservation
+        self, s: AsyncSession, command: Row[Any], reservation: Reservation
     ) -> None:
         """2.2.1: "A successful reservation will result in a new Session object being created
         by the CPO" (status RESERVATION). A replaced reservation keeps its Session."""

@@ -8,10 +8,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chargegate.domain.clock import utcnow
+from chargegate.store.command_sql import insert_outbox
 from chargegate.store.models import Outbox, Party
 
 
-def enqueue(
+async def enqueue(
     session: AsyncSession,
     *,
     kind: str,
@@ -26,9 +27,12 @@ def enqueue(
     lease_seconds: float | None = None,
 ) -> Outbox:
     """`lease_seconds`: the caller sends it itself right after the commit (the fast path); the
-    worker only takes it over if that lease lapses, e.g. because this process died."""
+    worker only takes it over if that lease lapses, e.g. because this process died.
+
+    Inserted at once (Core, on the transaction's connection), so rows of one transaction keep
+    the order they were queued in; the returned row is a detached copy with its id."""
     now = utcnow()
-    row = Outbox(
+    values: dict[str, Any] = dict(
         kind=kind,
         party_id=party.id,
         method=method,
@@ -43,6 +47,9 @@ def enqueue(
         lease_until=now + timedelta(seconds=lease_seconds) if lease_seconds else None,
         expires_at=now + timedelta(seconds=horizon) if horizon is not None else None,
         created_at=now,
+        delivered_at=None,
+        gave_up_at=None,
+        last_error=None,
     )
-    session.add(row)
-    return row
+    row_id = await insert_outbox(await session.connection(), values)
+    return Outbox(id=row_id, **values)

@@ -32,10 +32,36 @@ class Caller:
     with_token_a: bool
 
 
+class PartyCache:
+    """Peers by id, for the hot path (every command result needs its peer's token and
+    version). Kept as long as callers are; read through the caller's own session, so that a miss
+    never needs a second connection (SQLite has one)."""
+
+    def __init__(self) -> None:
+        self._parties: dict[int, tuple[float, Party]] = {}
+
+    async def get(self, s: AsyncSession, party_id: int) -> Party | None:
+        cached = self._parties.get(party_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        party = await s.get(Party, party_id)
+        if party is not None:
+            if len(self._parties) > 10_000:
+                self._parties.clear()
+            self._parties[party_id] = (time.monotonic() + CALLER_CACHE_SECONDS, party)
+        return party
+
+    def clear(self) -> None:
+        self._parties.clear()
+
+
 class PartyService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], cache: PartyCache | None = None
+    ) -> None:
         self._sessions = sessions
         self._callers: dict[tuple[str, ...], tuple[float, Caller]] = {}
+        self.cache = cache or PartyCache()
 
     async def add(
         self,
@@ -122,6 +148,7 @@ class PartyService:
         """Store what the handshake learnt, void token A and the old token C; return a new C."""
         token_c = new_token()
         self._callers.clear()
+        self.cache.clear()
         async with self._sessions.begin() as s:
             party = await s.get(Party, party_pk)
             assert party is not None
@@ -138,6 +165,7 @@ class PartyService:
 
     async def unregister(self, party_pk: int) -> None:
         self._callers.clear()
+        self.cache.clear()
         async with self._sessions.begin() as s:
             party = await s.get(Party, party_pk)
             assert party is not None

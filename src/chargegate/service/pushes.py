@@ -26,7 +26,7 @@ class PeerPushes:
         if url is None:
             return
         station, connectors = await station_and_connectors(s, session.station_id)
-        enqueue(
+        await enqueue(
             s,
             kind="SESSION",
             party=party,
@@ -54,7 +54,7 @@ class PeerPushes:
         if not url:
             return
         station, connectors = await station_and_connectors(s, session.station_id)
-        enqueue(
+        await enqueue(
             s,
             kind="CDR",
             party=party,

@@ -13,13 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from chargegate.domain.clock import utcnow
 from chargegate.domain.commands import CommandResultType, CommandType
 from chargegate.settings import Settings
+from chargegate.store import station_sql
 from chargegate.store.models import (
     ChargingSession,
     Command,
-    Connector,
     Party,
     Reservation,
-    Station,
     StationConfiguration,
 )
 
@@ -68,53 +67,31 @@ class StationEvents:
         serial_number: str | None = None,
         firmware_version: str | None = None,
     ) -> None:
-        now = utcnow()
+        identity = {
+            "vendor": vendor,
+            "model": model,
+            "serial_number": serial_number,
+            "firmware_version": firmware_version,
+        }
         async with self._sessions.begin() as s:
-            station = await s.get(Station, station_id)
-            if station is None:
-                station = Station(id=station_id, first_seen=now, locked=False)
-                s.add(station)
-            station.ocpp_version = ocpp_version
-            station.vendor, station.model = vendor, model
-            station.serial_number, station.firmware_version = serial_number, firmware_version
-            station.last_seen = station.last_boot = now
+            await station_sql.station_booted(
+                await s.connection(), station_id, ocpp_version, identity, utcnow()
+            )
 
     async def connected(self, station_id: str, ocpp_version: str) -> None:
         """A socket opened: the station exists from now on, even before it boots."""
-        now = utcnow()
         async with self._sessions.begin() as s:
-            station = await s.get(Station, station_id)
-            if station is None:
-                s.add(
-                    Station(
-                        id=station_id,
-                        ocpp_version=ocpp_version,
-                        first_seen=now,
-                        last_seen=now,
-                        locked=False,
-                    )
-                )
-            else:
-                station.ocpp_version = ocpp_version
-                station.last_seen = now
+            await station_sql.station_connected(
+                await s.connection(), station_id, ocpp_version, utcnow()
+            )
 
     async def status(
         self, station_id: str, connector_id: int, status: str, error_code: str | None
     ) -> None:
-        now = utcnow()
         async with self._sessions.begin() as s:
-            connector = await s.get(Connector, (station_id, connector_id))
-            if connector is None:
-                connector = Connector(
-                    station_id=station_id,
-                    connector_id=connector_id,
-                    uuid=str(uuid.uuid4()),
-                    locked=False,
-                )
-                s.add(connector)
-            connector.ocpp_status = status
-            connector.error_code = error_code
-            connector.updated_at = now
+            await station_sql.connector_status(
+                await s.connection(), station_id, connector_id, status, error_code, utcnow()
+            )
         if status in _INOPERATIVE:
             await self.cancel_reservations_at(station_id, connector_id, f"the EVSE became {status}")
 
@@ -340,7 +317,7 @@ class StationEvents:
             or reservation.response_url is None
         ):
             return
-        enqueue(
+        await enqueue(
             s,
             kind="COMMAND_RESULT",
             party=party,

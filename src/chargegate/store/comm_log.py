@@ -15,11 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chargegate.domain.clock import utcnow
 
-from .models import OcppMessage
+from .models import OcppMessage, table_of
 
 log = logging.getLogger(__name__)
 
 MESSAGE_TYPES = {2: "CALL", 3: "CALLRESULT", 4: "CALLERROR"}
+_INSERT = insert(table_of(OcppMessage))
 
 
 @dataclass(slots=True)
@@ -124,4 +125,5 @@ class CommunicationLog:
             for f in batch
         ]
         async with self._sessions.begin() as session:
-            await session.execute(insert(OcppMessage), rows)
+            # Core executemany: the ORM's bulk insert costs more CPU than the rows themselves.
+            await (await session.connection()).execute(_INSERT, rows)

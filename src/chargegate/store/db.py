@@ -16,12 +16,23 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from .sqlite_driver import OneTripDBAPI
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0)
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": 30},
+            pool_size=1,
+            max_overflow=0,
+            module=OneTripDBAPI(),
+            # Every use ends its transaction (sessions and connections are context managers),
+            # so the pool's extra ROLLBACK at check-in would only be one more trip per use.
+            pool_reset_on_return=None,
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -29,6 +30,13 @@ class Base(DeclarativeBase):
         datetime: DateTime(timezone=True),
         dict[str, Any]: JSON,
     }
+
+
+def table_of(model: type[Base]) -> Table:
+    """A mapped class's Table, for Core statements (typed: `__table__` is a FromClause)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class Party(Base):

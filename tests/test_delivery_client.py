@@ -1,0 +1,120 @@
+"""The peer HTTP client against real loopback sockets: what goes on the wire, and every way a
+request can fail to get an answer turning into one SendError that names it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+
+from chargegate.delivery.client import PeerClient, SendError
+
+
+class Peer:
+    """A bare HTTP/1.1 server: records each request, answers with `reply` (or not at all)."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, str], bytes]] = []
+        self.connections = 0
+        self.reply: bytes | None = b'{"status_code":1000}'
+        self.status = 200
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                request_line, *lines = head.decode("latin-1").split("\r\n")
+                headers = {
+                    name.strip().lower(): value.strip()
+                    for name, _, value in (line.partition(":") for line in lines if line)
+                }
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                self.requests.append((request_line, headers, body))
+                if self.reply is None:
+                    await asyncio.sleep(3600)
+                head = f"HTTP/1.1 {self.status} X\r\nContent-Length: {len(self.reply)}\r\n\r\n"
+                writer.write(head.encode() + self.reply)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[Peer]:
+    server = Peer()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[PeerClient]:
+    c = PeerClient()
+    yield c
+    await c.aclose()
+
+
+async def test_sends_json_with_the_given_headers_and_reuses_the_connection(
+    peer: Peer, client: PeerClient
+) -> None:
+    url = f"http://127.0.0.1:{peer.port}/ocpi/emsp/2.2.1/commands/START_SESSION/abc"
+    headers = {"Authorization": "Token xyz", "Content-Type": "application/json"}
+    for n in range(3):
+        answer = await client.send("POST", url, {"result": "ACCEPTED", "n": n}, headers, 5.0)
+        assert answer.status == 200
+        assert answer.json() == {"status_code": 1000}
+    assert [r[0] for r in peer.requests] == [
+        "POST /ocpi/emsp/2.2.1/commands/START_SESSION/abc HTTP/1.1"
+    ] * 3
+    _, sent_headers, body = peer.requests[0]
+    assert json.loads(body) == {"result": "ACCEPTED", "n": 0}
+    assert sent_headers["authorization"] == "Token xyz"
+    assert sent_headers["content-type"] == "application/json"
+    assert sent_headers["host"] == f"127.0.0.1:{peer.port}"
+    assert peer.connections == 1  # kept alive between requests
+
+
+async def test_an_error_status_is_an_answer_not_a_failure(peer: Peer, client: PeerClient) -> None:
+    peer.status, peer.reply = 500, b"boom"
+    answer = await client.send("PUT", f"http://127.0.0.1:{peer.port}/x", {}, {}, 5.0)
+    assert (answer.status, answer.text()) == (500, "boom")
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def test_refused_connection_names_the_error(client: PeerClient) -> None:
+    with pytest.raises(SendError, match="ConnectError"):
+        await client.send("POST", f"http://127.0.0.1:{_closed_port()}/x", {}, {}, 5.0)
+
+
+async def test_a_peer_that_never_answers_times_out(peer: Peer, client: PeerClient) -> None:
+    peer.reply = None
+    with pytest.raises(SendError, match="ReadTimeout"):
+        await client.send("POST", f"http://127.0.0.1:{peer.port}/x", {}, {}, 0.3)
+
+
+@pytest.mark.parametrize("url", ["not a url", "ftp://127.0.0.1/x"])
+async def test_an_unusable_url_names_the_problem(client: PeerClient, url: str) -> None:
+    with pytest.raises(SendError, match="UnsupportedProtocol"):
+        await client.send("POST", url, {}, {}, 1.0)
