@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import socket
+import ssl
+import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -22,10 +26,11 @@ class Peer:
         self.reply: bytes | None = b'{"status_code":1000}'
         self.status = 200
         self.port = 0
+        self.close_after_reply = False
         self._server: asyncio.Server | None = None
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+    async def start(self, tls: ssl.SSLContext | None = None) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=tls)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -49,6 +54,8 @@ class Peer:
                 head = f"HTTP/1.1 {self.status} X\r\nContent-Length: {len(self.reply)}\r\n\r\n"
                 writer.write(head.encode() + self.reply)
                 await writer.drain()
+                if self.close_after_reply:
+                    break
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
@@ -118,3 +125,80 @@ async def test_a_peer_that_never_answers_times_out(peer: Peer, client: PeerClien
 async def test_an_unusable_url_names_the_problem(client: PeerClient, url: str) -> None:
     with pytest.raises(SendError, match="UnsupportedProtocol"):
         await client.send("POST", url, {}, {}, 1.0)
+
+
+async def test_concurrent_sends_open_connections_and_later_ones_reuse_them(peer: Peer) -> None:
+    client = PeerClient(max_connections=4)
+    url = f"http://127.0.0.1:{peer.port}/r"
+    try:
+        for _ in range(3):
+            answers = await asyncio.gather(
+                *(client.send("POST", url, {}, {}, 5.0) for _ in range(8))
+            )
+            assert {a.status for a in answers} == {200}
+        assert len(peer.requests) == 24
+        assert peer.connections <= 4  # the cap, and every later round reused them
+    finally:
+        await client.aclose()
+
+
+async def test_a_connection_the_peer_closed_while_idle_is_replaced(
+    peer: Peer, client: PeerClient
+) -> None:
+    peer.close_after_reply = True
+    url = f"http://127.0.0.1:{peer.port}/r"
+    for _ in range(3):
+        assert (await client.send("POST", url, {}, {}, 5.0)).status == 200
+        await asyncio.sleep(0.05)  # the peer's close reaches us while the connection is idle
+    assert peer.connections == 3
+
+
+async def test_waiting_for_a_free_connection_counts_against_the_timeout(peer: Peer) -> None:
+    peer.reply = None
+    client = PeerClient(max_connections=1)
+    url = f"http://127.0.0.1:{peer.port}/r"
+    try:
+        hanging = asyncio.create_task(client.send("POST", url, {}, {}, 5.0))
+        await asyncio.sleep(0.1)
+        with pytest.raises(SendError, match="PoolTimeout"):
+            await client.send("POST", url, {}, {}, 0.2)
+        hanging.cancel()
+    finally:
+        await client.aclose()
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl (to make a test certificate) is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_https_with_certificate_verification(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    peer = Peer()
+    await peer.start(tls=server_tls)
+    url = f"https://localhost:{peer.port}/ocpi/r"
+    trusting = PeerClient(ssl_context=ssl.create_default_context(cafile=str(cert)))
+    default = PeerClient()  # the system's CAs: our self-signed certificate is not among them
+    try:
+        for _ in range(2):
+            answer = await trusting.send("POST", url, {"result": "ACCEPTED"}, {}, 5.0)
+            assert answer.json() == {"status_code": 1000}
+        assert peer.connections == 1  # TLS connections are kept alive too
+        assert peer.requests[0][1]["host"] == f"localhost:{peer.port}"
+        with pytest.raises(SendError, match=r"ConnectError.*(?i:certificate)"):
+            await default.send("POST", url, {}, {}, 5.0)
+    finally:
+        await trusting.aclose()
+        await default.aclose()
+        await peer.stop()

@@ -9,6 +9,7 @@ import time
 import pytest
 from sqlalchemy import select
 
+from chargegate.domain.commands import CommandResultType, CommandType
 from chargegate.sim import SimulatedStation16
 from chargegate.store.models import Command, Outbox
 
@@ -74,7 +75,7 @@ async def test_late_station_answer_changes_nothing(
     assert result.body["result"] == "TIMEOUT"
     command_id = await _only_command_id(gateway)
     assert not await gateway.state.commands.resolve(
-        command_id, __import__("chargegate").domain.commands.CommandResultType.ACCEPTED, None
+        command_id, CommandType.UNLOCK_CONNECTOR, CommandResultType.ACCEPTED, None
     )
     await asyncio.sleep(0.3)
     assert len([r for r in emsp.received if "late" in r.path]) == 1

@@ -61,6 +61,7 @@ from chargegate.settings import Settings
 from chargegate.store import db
 from chargegate.store.comm_log import CommunicationLog
 from chargegate.store.health import readiness
+from chargegate.store.units import Units
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         wire = OcpiWire(settings)
         comm_log = CommunicationLog(sessions)
         peer_client = PeerClient()
-        delivery = DeliveryWorker(settings, sessions, peer_client)
+        units = Units(engine)
+        delivery = DeliveryWorker(settings, sessions, peer_client, units)
         parties = PartyService(sessions)
         commands = CommandService(
             settings,
@@ -128,6 +130,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             delivery.notify,
             delivery.deliver_now,
             parties=parties.cache,
+            units=units,
         )
         station_events = StationEvents(settings, sessions, wire, delivery.notify)
         remote_commands = RemoteCommandService(

@@ -19,6 +19,7 @@ from chargegate.ocpi.outgoing import request_headers
 from chargegate.settings import Settings
 from chargegate.store.command_sql import mark_delivered
 from chargegate.store.models import Outbox, Party
+from chargegate.store.units import Units, run_in_session
 
 from .backoff import retry_delay
 from .client import PeerClient, SendError
@@ -34,10 +35,12 @@ class DeliveryWorker:
         settings: Settings,
         sessions: async_sessionmaker[AsyncSession],
         client: PeerClient,
+        units: Units,
     ) -> None:
         self._settings = settings
         self._sessions = sessions
         self._client = client
+        self._units = units
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._acks: list[int] = []
@@ -105,8 +108,7 @@ class DeliveryWorker:
         try:
             while self._acks:
                 ids, self._acks = self._acks, []
-                async with self._sessions.begin() as s:
-                    await mark_delivered(await s.connection(), ids, utcnow())
+                await self._units.run(mark_delivered, ids, utcnow())
         except Exception:
             log.exception("could not record %d deliveries; they will be sent again", len(ids))
         finally:
@@ -202,7 +204,7 @@ class DeliveryWorker:
         delivered = [row.id for row, error in outcomes if error is None]
         async with self._sessions.begin() as s:
             if delivered:
-                await mark_delivered(await s.connection(), delivered, now)
+                await run_in_session(s, mark_delivered, delivered, now)
             for row, error in outcomes:
                 if error is not None:
                     await s.execute(

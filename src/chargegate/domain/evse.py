@@ -37,6 +37,16 @@ def parse_evse_uid(uid: str) -> tuple[str, int] | None:
     return station_id, int(connector)
 
 
+def connector_number_of(uid: str, station_id: str, case_insensitive: bool) -> int | None:
+    """The connector a `{station_id}-{n}` uid names at this station (n >= 1), else None."""
+    parsed = parse_evse_uid(uid)
+    if parsed is None or parsed[1] < 1:
+        return None
+    named = parsed[0]
+    same = named.lower() == station_id.lower() if case_insensitive else named == station_id
+    return parsed[1] if same else None
+
+
 def location_id_of(station_id: str, mapped: str | None) -> str:
     return mapped or station_id
 

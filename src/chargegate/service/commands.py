@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chargegate.cluster.router import StationRouter
@@ -24,15 +24,25 @@ from chargegate.domain.commands import (
     CommandType,
     Peer,
 )
-from chargegate.domain.evse import evse_status_of, parse_evse_uid
+from chargegate.domain.evse import evse_status_of
 from chargegate.domain.results import command_result
 from chargegate.domain.station_calls import Outcome
 from chargegate.settings import Settings
 from chargegate.store import command_sql
-from chargegate.store.models import ChargingSession, Command, Connector, Reservation, Station
+from chargegate.store.command_sql import Decision, Target
+from chargegate.store.models import (
+    ChargingSession,
+    Command,
+    Connector,
+    Outbox,
+    Party,
+    Reservation,
+    Station,
+)
+from chargegate.store.units import Units, run_in_session
 
 from .background import BackgroundTasks
-from .outbox import enqueue
+from .outbox import enqueue, outbox_values
 from .parties import PartyCache
 from .ports import DeliverNow, OutboxSignal, PeerWire
 from .pushes import PeerPushes
@@ -43,8 +53,13 @@ OCPP16_ID_TAG_MAX = 20
 STATUS_UNKNOWN_LOCATION = 2003
 
 
-# A station as the hot path reads it (a Core row) or as the ORM loads it: the same attributes.
-StationLike = Station | Row[Any]
+# A station or connector as the hot path reads it (a row, store/units.py) or as the ORM loads
+# it: the same attributes.
+StationLike = Station | Any
+ConnectorLike = Any
+
+# Reservations follow these commands' outcomes in the same transaction (ORM rows).
+_WITH_RESERVATION = (CommandType.RESERVE_NOW, CommandType.CANCEL_RESERVATION)
 
 
 class Refused(Exception):
@@ -86,10 +101,13 @@ class CommandService:
         notify: OutboxSignal,
         deliver_now: DeliverNow | None = None,
         parties: PartyCache | None = None,
+        *,
+        units: Units,
     ) -> None:
         """With `deliver_now`, a result is POSTed by the task that decided it, right after its
         commit, instead of waiting for the delivery worker's next round."""
         self._parties = parties or PartyCache()
+        self._units = units
         self._settings = settings
         self._sessions = sessions
         self._router = router
@@ -113,35 +131,26 @@ class CommandService:
         command_id = str(uuid.uuid4())
         deadline = now + timedelta(seconds=self._settings.station_deadline)
         try:
-            async with self._sessions.begin() as s:
-                plan = await self._plan(s, peer, request, command_id, now)
-                await command_sql.insert_command(
-                    await s.connection(),
-                    {
-                        "id": command_id,
-                        "party_id": peer.id,
-                        "ocpi_version": peer.ocpi_version,
-                        "type": command_type.value,
-                        "station_id": plan.station.id if plan.station else None,
-                        "connector_id": plan.connector_id,
-                        "request": _request_record(request),
-                        "response_url": response_url,
-                        "correlation_id": correlation_id,
-                        "authorization_reference": plan.authorization_reference,
-                        "token_uid": plan.token_uid,
-                        "remote_start_id": getattr(plan.station_request, "remote_start_id", None),
-                        "state": CommandState.PENDING.value,
-                        "deadline": deadline,
-                        "created_at": now,
-                        "result": None,
-                        "message": None,
-                        "station_status": None,
-                        "resolved_at": None,
-                    },
+            # The target is read before any session opens: SQLite has one connection, and a
+            # unit run while this task held it would wait for itself (store/units.py).
+            target = await self._locate(peer, request)
+            if isinstance(request, dc.StartSession | dc.UnlockConnector):
+                # Decided from the station and EVSE alone: the command row is all it writes.
+                plan = await self._plan_direct(request, target)
+                values = _record(
+                    command_id, peer, request, plan, response_url, correlation_id, now, deadline
                 )
-                if plan.reservation is not None:
-                    plan.reservation.command_id = command_id
-                    plan.reservation.response_url = response_url
+                await self._units.run(command_sql.record_command, values)
+            else:
+                async with self._sessions.begin() as s:
+                    plan = await self._plan_stored(s, peer, request, target, now)
+                    values = _record(
+                        command_id, peer, request, plan, response_url, correlation_id, now, deadline
+                    )
+                    await run_in_session(s, command_sql.record_command, values)
+                    if plan.reservation is not None:
+                        plan.reservation.command_id = command_id
+                        plan.reservation.response_url = response_url
         except Refused as refused:
             log.info(
                 "%s from %s/%s refused: %s",
@@ -153,50 +162,79 @@ class CommandService:
             return refused.reply
 
         if plan.known_result is not None:
-            await self.resolve(command_id, *plan.known_result)
+            await self.resolve(command_id, command_type, *plan.known_result)
         elif plan.station_request is not None:
             self._tasks.spawn(self._dispatch(command_id, command_type, plan, deadline))
         return CommandReply(CommandResponseType.ACCEPTED, command_id=command_id)
 
-    async def _plan(
+    async def _locate(self, peer: Peer, request: dc.CommandRequest) -> Target | None:
+        """The station (and connector) a request names by location id and EVSE uid; None for
+        requests that name a session or reservation instead."""
+        match request:
+            case dc.StartSession() | dc.ReserveNow() | dc.UnlockConnector():
+                pass
+            case _:
+                return None
+        if isinstance(request, dc.StartSession) and peer.profile == "gireve":
+            if not request.evse_uid:
+                raise _refuse(
+                    CommandResponseType.REJECTED,
+                    "evse_uid is required for START_SESSION by the GIREVE IOP profile",
+                    2001,
+                )
+        ci = peer.ocpi_version != "2.1.1"  # 2.2.1 ids are CiString
+        target = await self._units.run(
+            command_sql.find_target, request.location_id, request.evse_uid, ci
+        )
+        if target.station is None:
+            raise _unknown(f"unknown location {request.location_id!r}")
+        if request.evse_uid and target.connector is None:
+            location = target.station.location_id or target.station.id
+            raise _unknown(f"unknown EVSE {request.evse_uid!r} at location {location!r}")
+        return target
+
+    async def _plan_direct(
+        self, request: dc.StartSession | dc.UnlockConnector, target: Target | None
+    ) -> _Plan:
+        """Decide what can be decided at once (decisions.md, synchronous answers)."""
+        assert target is not None
+        station, connector = target.station, target.connector
+        if isinstance(request, dc.UnlockConnector):
+            if request.connector_id != "1":
+                raise _unknown(f"unknown connector_id {request.connector_id!r}")
+            assert connector is not None  # UnlockConnector always names an EVSE
+            await self._check_online(station)
+            return _Plan(station, connector.connector_id, sc.Unlock(connector.connector_id))
+        if connector is not None and request.connector_id not in (None, "1"):
+            raise _unknown(f"unknown connector_id {request.connector_id!r}")
+        await self._check_usable(station, connector)
+        connector_id = connector.connector_id if connector else None
+        self._check_token_fits(station, request.token.uid)
+        return _Plan(
+            station,
+            connector_id,
+            sc.RemoteStart(
+                connector_id=connector_id,
+                id_token=request.token.uid,
+                token_type=request.token.type,
+                remote_start_id=new_remote_start_id(),
+            ),
+            token_uid=request.token.uid,
+            authorization_reference=request.authorization_reference,
+        )
+
+    async def _plan_stored(
         self,
         s: AsyncSession,
         peer: Peer,
         request: dc.CommandRequest,
-        command_id: str,
+        target: Target | None,
         now: datetime,
     ) -> _Plan:
-        """Decide what can be decided at once (decisions.md, synchronous answers)."""
+        """Decide what can be decided at once, from sessions and reservations, which the
+        command's transaction may also write."""
         ci = peer.ocpi_version != "2.1.1"  # 2.2.1 ids are CiString
         match request:
-            case dc.StartSession():
-                if peer.profile == "gireve" and not request.evse_uid:
-                    raise _refuse(
-                        CommandResponseType.REJECTED,
-                        "evse_uid is required for START_SESSION by the GIREVE IOP profile",
-                        2001,
-                    )
-                station = await self._station(s, request.location_id, ci)
-                connector = None
-                if request.evse_uid:
-                    connector = await self._connector(s, station, request.evse_uid, ci)
-                    if request.connector_id is not None and request.connector_id != "1":
-                        raise _unknown(f"unknown connector_id {request.connector_id!r}")
-                await self._check_usable(station, connector)
-                connector_id = connector.connector_id if connector else None
-                self._check_token_fits(station, request.token.uid)
-                return _Plan(
-                    station,
-                    connector_id,
-                    sc.RemoteStart(
-                        connector_id=connector_id,
-                        id_token=request.token.uid,
-                        token_type=request.token.type,
-                        remote_start_id=new_remote_start_id(),
-                    ),
-                    token_uid=request.token.uid,
-                    authorization_reference=request.authorization_reference,
-                )
             case dc.StopSession():
                 session = await self._session(s, request.session_id, ci)
                 if session is None:
@@ -219,10 +257,8 @@ class CommandService:
                     session_station, session.connector_id, sc.RemoteStop(session.transaction_id)
                 )
             case dc.ReserveNow():
-                station = await self._station(s, request.location_id, ci)
-                connector = None
-                if request.evse_uid:
-                    connector = await self._connector(s, station, request.evse_uid, ci)
+                assert target is not None
+                station, connector = target.station, target.connector
                 await self._check_usable(station, connector)
                 connector_id = connector.connector_id if connector else 0
                 self._check_token_fits(station, request.token.uid)
@@ -271,43 +307,7 @@ class CommandService:
                     sc.CancelReservation(known.ocpp_reservation_id),
                     reservation=known,
                 )
-            case dc.UnlockConnector():
-                station = await self._station(s, request.location_id, ci)
-                connector = await self._connector(s, station, request.evse_uid, ci)
-                if request.connector_id != "1":
-                    raise _unknown(f"unknown connector_id {request.connector_id!r}")
-                await self._check_online(station)
-                return _Plan(station, connector.connector_id, sc.Unlock(connector.connector_id))
         raise TypeError(f"no plan for {type(request).__name__}")
-
-    async def _station(self, s: AsyncSession, location_id: str, ci: bool) -> StationLike:
-        """The station behind an OCPI location id: a mapped id, or the station's own."""
-        # Exact matches first: they use the indexes. lower() scans, so it is only the fallback
-        # for a 2.2.1 peer whose CiString differs from ours in case.
-        conn = await s.connection()
-        for case_insensitive in (False, True) if ci else (False,):
-            station = await command_sql.station_by_location(conn, location_id, case_insensitive)
-            if station is not None:
-                return station
-        raise _unknown(f"unknown location {location_id!r}")
-
-    async def _connector(
-        self, s: AsyncSession, station: StationLike, uid: str, ci: bool
-    ) -> Row[Any]:
-        """The OCPP connector behind an OCPI EVSE uid: a mapped uid, or `{station}-{n}` of a
-        connector that has no mapped uid. One query for both."""
-        parsed = parse_evse_uid(uid)
-        same_station = parsed is not None and (
-            parsed[0].lower() == station.id.lower() if ci else parsed[0] == station.id
-        )
-        number = parsed[1] if parsed is not None and same_station and parsed[1] >= 1 else None
-        connector = await command_sql.connector_by_evse(
-            await s.connection(), station.id, uid, number, ci
-        )
-        if connector is None:
-            location = station.location_id or station.id
-            raise _unknown(f"unknown EVSE {uid!r} at location {location!r}")
-        return connector
 
     async def _check_online(self, station: StationLike) -> None:
         if not await self._router.is_connected(station.id):
@@ -315,7 +315,7 @@ class CommandService:
                 CommandResponseType.REJECTED, f"station offline: {station.id} is not connected"
             )
 
-    async def _check_usable(self, station: StationLike, connector: Row[Any] | None) -> None:
+    async def _check_usable(self, station: StationLike, connector: ConnectorLike | None) -> None:
         if station.locked or (connector is not None and connector.locked):
             raise _refuse(CommandResponseType.REJECTED, "EVSE is locked by the operator")
         await self._check_online(station)
@@ -388,7 +388,9 @@ class CommandService:
                 else None
             )
             result, message = command_result(command_type, reply, evse_status)
-            await self.resolve(command_id, result, message, station_status=reply.status)
+            await self.resolve(
+                command_id, command_type, result, message, station_status=reply.status
+            )
         except Exception:
             # The sweeper resolves it as TIMEOUT at its deadline; nothing is left pending.
             log.exception("dispatch of command %s failed", command_id)
@@ -403,6 +405,7 @@ class CommandService:
     async def resolve(
         self,
         command_id: str,
+        command_type: CommandType,
         result: CommandResultType,
         message: str | None,
         station_status: str | None = None,
@@ -410,44 +413,86 @@ class CommandService:
         """Decide the command's one outcome and queue its delivery, in one transaction.
 
         Returns False if another path (a late answer, the sweeper) decided it first."""
-        now = utcnow()
-        async with self._sessions.begin() as s:
-            command = await command_sql.resolve_command(
-                await s.connection(),
-                command_id,
-                pending=CommandState.PENDING.value,
-                state=CommandState.RESOLVED.value,
-                result=result.value,
-                message=message or None,
-                station_status=station_status,
-                now=now,
-            )
-            if command is None:
-                log.info("command %s already resolved; %s ignored", command_id, result)
-                return False
-            party = await self._parties.get(s, command.party_id)
-            assert party is not None
-            queued_more = await self._after_effects(s, command, result)
-            row = await enqueue(
-                s,
+        decision = Decision(
+            command_id=command_id,
+            pending=CommandState.PENDING.value,
+            state=CommandState.RESOLVED.value,
+            result=result.value,
+            message=message or None,
+            station_status=station_status,
+            now=utcnow(),
+        )
+        decide = (
+            self._decide_with_reservation if command_type in _WITH_RESERVATION else self._decide
+        )
+        decided = await decide(decision, result, message)
+        if decided is None:
+            log.info("command %s already resolved; %s ignored", command_id, result)
+            return False
+        row, party_id, queued_more = decided
+        if self._deliver_now is not None:
+            party = await self._party(party_id)
+            self._tasks.spawn(self._deliver_now(row, party))
+        if queued_more or self._deliver_now is None:
+            self._notify()
+        return True
+
+    def _result_row(self, result: CommandResultType, message: str | None) -> command_sql.OutboxFor:
+        """The outbox row of a command's result (runs inside the deciding transaction)."""
+        lease = self._settings.delivery_lease if self._deliver_now else None
+
+        def row(command: Any, party_version: str | None) -> dict[str, Any]:
+            return outbox_values(
                 kind="COMMAND_RESULT",
-                party=party,
+                party_id=command.party_id,
+                party_version=party_version,
                 method="POST",
                 url=command.response_url,
                 body=self._wire.command_result(command.ocpi_version, result, message),
                 correlation_id=command.correlation_id,
                 command_id=command.id,
                 horizon=self._settings.delivery_result_horizon,
-                lease_seconds=self._settings.delivery_lease if self._deliver_now else None,
+                lease_seconds=lease,
             )
-        if self._deliver_now is not None:
-            self._tasks.spawn(self._deliver_now(row, party))
-        if queued_more or self._deliver_now is None:
-            self._notify()
-        return True
+
+        return row
+
+    async def _decide(
+        self, decision: Decision, result: CommandResultType, message: str | None
+    ) -> tuple[Outbox, int, bool] | None:
+        """The outcome and its outbox row in one unit (one trip on SQLite)."""
+        decided = await self._units.run(
+            command_sql.decide, decision, self._result_row(result, message)
+        )
+        if decided is None:
+            return None
+        return Outbox(id=decided.outbox_id, **decided.outbox), decided.command.party_id, False
+
+    async def _decide_with_reservation(
+        self, decision: Decision, result: CommandResultType, message: str | None
+    ) -> tuple[Outbox, int, bool] | None:
+        """As `command_sql.decide`, with the reservation following the outcome (ORM rows) in
+        the same transaction."""
+        async with self._sessions.begin() as s:
+            command = await run_in_session(s, command_sql.resolve_command, decision)
+            if command is None:
+                return None
+            party = await self._parties.get(s, command.party_id)
+            assert party is not None
+            queued_more = await self._after_effects(s, command, result)
+            row = await enqueue(s, self._result_row(result, message)(command, party.ocpi_version))
+        return row, command.party_id, queued_more
+
+    async def _party(self, party_id: int) -> Party:
+        party = self._parties.peek(party_id)
+        if party is None:
+            async with self._sessions() as s:
+                party = await self._parties.get(s, party_id)
+        assert party is not None
+        return party
 
     async def _after_effects(
-        self, s: AsyncSession, command: Row[Any], result: CommandResultType
+        self, s: AsyncSession, command: Any, result: CommandResultType
     ) -> bool:
         """Reservations follow their command; True when that queued more rows to send."""
         if command.type == CommandType.RESERVE_NOW.value:
@@ -476,7 +521,7 @@ class CommandService:
         return False
 
     async def _reservation_session(
-        self, s: AsyncSession, command: Row[Any], reservation: Reservation
+        self, s: AsyncSession, command: Any, reservation: Reservation
     ) -> None:
         """2.2.1: "A successful reservation will result in a new Session object being created
         by the CPO" (status RESERVATION). A replaced reservation keeps its Session."""
@@ -515,16 +560,17 @@ class CommandService:
         when a dispatch died). Whichever node runs this first wins; the update is conditional."""
         async with self._sessions() as s:
             expired = list(
-                await s.scalars(
-                    select(Command.id).where(
+                await s.execute(
+                    select(Command.id, Command.type).where(
                         Command.state == CommandState.PENDING.value, Command.deadline < utcnow()
                     )
                 )
             )
         count = 0
-        for command_id in expired:
+        for command_id, command_type in expired:
             if await self.resolve(
                 command_id,
+                CommandType(command_type),
                 CommandResultType.TIMEOUT,
                 "no answer from the charge point before the deadline",
             ):
@@ -546,6 +592,40 @@ def _eq(column: Any, value: str, case_insensitive: bool) -> Any:
     if case_insensitive:
         return func.lower(column) == value.lower()
     return column == value
+
+
+def _record(
+    command_id: str,
+    peer: Peer,
+    request: dc.CommandRequest,
+    plan: _Plan,
+    response_url: str,
+    correlation_id: str | None,
+    now: datetime,
+    deadline: datetime,
+) -> dict[str, Any]:
+    """The command's row as it is first written."""
+    return {
+        "id": command_id,
+        "party_id": peer.id,
+        "ocpi_version": peer.ocpi_version,
+        "type": dc.COMMAND_OF_REQUEST[type(request)].value,
+        "station_id": plan.station.id if plan.station else None,
+        "connector_id": plan.connector_id,
+        "request": _request_record(request),
+        "response_url": response_url,
+        "correlation_id": correlation_id,
+        "authorization_reference": plan.authorization_reference,
+        "token_uid": plan.token_uid,
+        "remote_start_id": getattr(plan.station_request, "remote_start_id", None),
+        "state": CommandState.PENDING.value,
+        "deadline": deadline,
+        "created_at": now,
+        "result": None,
+        "message": None,
+        "station_status": None,
+        "resolved_at": None,
+    }
 
 
 def _request_record(request: dc.CommandRequest) -> dict[str, Any]:

@@ -9,14 +9,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chargegate.domain.clock import utcnow
 from chargegate.store.command_sql import insert_outbox
-from chargegate.store.models import Outbox, Party
+from chargegate.store.models import Outbox
+from chargegate.store.units import run_in_session
 
 
-async def enqueue(
-    session: AsyncSession,
+def outbox_values(
     *,
     kind: str,
-    party: Party,
+    party_id: int,
+    party_version: str | None,
     method: str,
     url: str,
     body: dict[str, Any],
@@ -25,20 +26,18 @@ async def enqueue(
     fifo: bool = False,
     horizon: float | None = None,
     lease_seconds: float | None = None,
-) -> Outbox:
-    """`lease_seconds`: the caller sends it itself right after the commit (the fast path); the
-    worker only takes it over if that lease lapses, e.g. because this process died.
-
-    Inserted at once (Core, on the transaction's connection), so rows of one transaction keep
-    the order they were queued in; the returned row is a detached copy with its id."""
+) -> dict[str, Any]:
+    """An outbox row, every column given. `lease_seconds`: the caller sends it itself right
+    after the commit (the fast path); the worker only takes it over if that lease lapses, e.g.
+    because this process died."""
     now = utcnow()
-    values: dict[str, Any] = dict(
+    return dict(
         kind=kind,
-        party_id=party.id,
+        party_id=party_id,
         method=method,
         url=url,
         body=body,
-        ocpi_version=party.ocpi_version or "2.2.1",
+        ocpi_version=party_version or "2.2.1",
         correlation_id=correlation_id,
         command_id=command_id,
         fifo=fifo,
@@ -51,5 +50,11 @@ async def enqueue(
         gave_up_at=None,
         last_error=None,
     )
-    row_id = await insert_outbox(await session.connection(), values)
+
+
+async def enqueue(session: AsyncSession, values: dict[str, Any]) -> Outbox:
+    """Insert an `outbox_values` row at once (on the session's connection), so rows of one
+    transaction keep the order they were queued in; the returned row is a detached copy with
+    its id."""
+    row_id = await run_in_session(session, insert_outbox, values)
     return Outbox(id=row_id, **values)

@@ -40,10 +40,17 @@ class PartyCache:
     def __init__(self) -> None:
         self._parties: dict[int, tuple[float, Party]] = {}
 
-    async def get(self, s: AsyncSession, party_id: int) -> Party | None:
+    def peek(self, party_id: int) -> Party | None:
+        """The cached party, if it is still fresh; no database."""
         cached = self._parties.get(party_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
+        return None
+
+    async def get(self, s: AsyncSession, party_id: int) -> Party | None:
+        cached = self.peek(party_id)
+        if cached is not None:
+            return cached
         party = await s.get(Party, party_id)
         if party is not None:
             if len(self._parties) > 10_000:

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chargegate.domain.clock import utcnow
 from chargegate.store.models import Cdr, ChargingSession, Connector, Party, Station
 
-from .outbox import enqueue
+from .outbox import enqueue, outbox_values
 from .ports import PeerWire
 
 
@@ -28,13 +28,16 @@ class PeerPushes:
         station, connectors = await station_and_connectors(s, session.station_id)
         await enqueue(
             s,
-            kind="SESSION",
-            party=party,
-            method="PUT",
-            url=url,
-            body=self._wire.session(party.ocpi_version, session, station, connectors, party),
-            correlation_id=session.command_id,
-            fifo=True,
+            outbox_values(
+                kind="SESSION",
+                party_id=party.id,
+                party_version=party.ocpi_version,
+                method="PUT",
+                url=url,
+                body=self._wire.session(party.ocpi_version, session, station, connectors, party),
+                correlation_id=session.command_id,
+                fifo=True,
+            ),
         )
 
     async def cdr(self, s: AsyncSession, session: ChargingSession) -> None:
@@ -56,13 +59,16 @@ class PeerPushes:
         station, connectors = await station_and_connectors(s, session.station_id)
         await enqueue(
             s,
-            kind="CDR",
-            party=party,
-            method="POST",
-            url=url,
-            body=self._wire.cdr(party.ocpi_version, session, station, connectors, party),
-            correlation_id=session.command_id,
-            fifo=True,
+            outbox_values(
+                kind="CDR",
+                party_id=party.id,
+                party_version=party.ocpi_version,
+                method="POST",
+                url=url,
+                body=self._wire.cdr(party.ocpi_version, session, station, connectors, party),
+                correlation_id=session.command_id,
+                fifo=True,
+            ),
         )
 
 

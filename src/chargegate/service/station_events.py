@@ -22,7 +22,7 @@ from chargegate.store.models import (
     StationConfiguration,
 )
 
-from .outbox import enqueue
+from .outbox import enqueue, outbox_values
 from .ports import OutboxSignal, PeerWire
 from .pushes import PeerPushes
 
@@ -319,16 +319,19 @@ class StationEvents:
             return
         await enqueue(
             s,
-            kind="COMMAND_RESULT",
-            party=party,
-            method="POST",
-            url=reservation.response_url,
-            body=self._wire.command_result(
-                "2.2.1", CommandResultType.CANCELED_RESERVATION, f"reservation cancelled: {why}"
+            outbox_values(
+                kind="COMMAND_RESULT",
+                party_id=party.id,
+                party_version=party.ocpi_version,
+                method="POST",
+                url=reservation.response_url,
+                body=self._wire.command_result(
+                    "2.2.1", CommandResultType.CANCELED_RESERVATION, f"reservation cancelled: {why}"
+                ),
+                correlation_id=command.correlation_id,
+                command_id=command.id,
+                horizon=self._settings.delivery_result_horizon,
             ),
-            correlation_id=command.correlation_id,
-            command_id=command.id,
-            horizon=self._settings.delivery_result_horizon,
         )
 
     async def _session_of(

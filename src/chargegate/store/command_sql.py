@@ -1,25 +1,30 @@
-"""The statements of a command's hot path (lookup, insert, resolve, queue, acknowledge), built
-once as SQLAlchemy Core and run on the transaction's connection.
+"""A command's hot path (find its target, record it, decide it and queue the result,
+acknowledge the delivery) as units of work (store/units.py) over prebuilt Core statements.
 
 Why not the ORM here: profiled under load on SQLite, the ORM's unit of work, identity map and
-per-call statement construction (with its cache-key generation) took about half of the CPU a
-command cost. A prebuilt statement memoizes its cache key, and Core rows carry the same
+per-call statement construction took about half of the CPU a command cost; then SQLAlchemy's
+per-execution work was most of the rest, which the units avoid on SQLite. Rows carry the same
 attribute names as the mapped classes, so callers read them the same way."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 
-from .models import Command, Connector, Outbox, Station, table_of
+from chargegate.domain.evse import connector_number_of
+
+from .models import Command, Connector, Outbox, Party, Station, table_of
+from .units import Executor, first
 
 stations = table_of(Station)
 connectors = table_of(Connector)
 commands = table_of(Command)
 outbox = table_of(Outbox)
+parties = table_of(Party)
 
 
 def _match(column: Any, case_insensitive: bool) -> Any:
@@ -76,9 +81,11 @@ _RESOLVE = (
     .returning(*commands.c)
 )
 _INSERT_OUTBOX = insert(outbox).returning(outbox.c.id)
+_PARTY_VERSION = select(parties.c.ocpi_version).where(parties.c.id == bindparam("party_id"))
+# One row per id (executemany): plain binds compile the same for every engine.
 _DELIVERED = (
     update(outbox)
-    .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
+    .where(outbox.c.id == bindparam("row_id"))
     .values(
         delivered_at=bindparam("now"),
         lease_until=None,
@@ -88,71 +95,99 @@ _DELIVERED = (
 )
 
 
-async def station_by_location(
-    conn: AsyncConnection, location_id: str, case_insensitive: bool
-) -> Row[Any] | None:
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a location id (and EVSE uid) names: None where nothing matched."""
+
+    station: Any | None
+    connector: Any | None
+
+
+def find_target(
+    x: Executor, location_id: str, evse_uid: str | None, case_insensitive: bool
+) -> Target:
     """The station whose mapped location id is `location_id`, else the unmapped station with
-    that id."""
-    value = location_id.lower() if case_insensitive else location_id
-    result = await conn.execute(_STATION[case_insensitive], {"value": value})
-    return result.first()
-
-
-async def connector_by_evse(
-    conn: AsyncConnection,
-    station_id: str,
-    evse_uid: str,
-    number: int | None,
-    case_insensitive: bool,
-) -> Row[Any] | None:
-    """The connector mapped to `evse_uid`, else (with `number`) the unmapped connector of that
-    number: one query for both."""
+    that id; then the connector mapped to `evse_uid`, else the unmapped connector the uid
+    numbers at that station. Exact matches first (they use the indexes); lower() scans, so it is
+    only the fallback for a 2.2.1 peer whose CiString differs from ours in case."""
+    station = None
+    for ci in (False, True) if case_insensitive else (False,):
+        value = location_id.lower() if ci else location_id
+        station = first(x, _STATION[ci], {"value": value})
+        if station is not None:
+            break
+    if station is None or evse_uid is None:
+        return Target(station, None)
+    number = connector_number_of(evse_uid, station.id, case_insensitive)
     params: dict[str, Any] = {
-        "station_id": station_id,
+        "station_id": station.id,
         "value": evse_uid.lower() if case_insensitive else evse_uid,
     }
     if number is not None:
         params["number"] = number
-    result = await conn.execute(_CONNECTOR[case_insensitive, number is not None], params)
-    return result.first()
+    connector = first(x, _CONNECTOR[case_insensitive, number is not None], params)
+    return Target(station, connector)
 
 
-async def insert_command(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    await conn.execute(_INSERT_COMMAND, values)
+def record_command(x: Executor, values: Mapping[str, Any]) -> None:
+    x.rows(_INSERT_COMMAND, values)
 
 
-async def resolve_command(
-    conn: AsyncConnection,
-    command_id: str,
-    *,
-    pending: str,
-    state: str,
-    result: str,
-    message: str | None,
-    station_status: str | None,
-    now: Any,
-) -> Row[Any] | None:
+@dataclass(frozen=True, slots=True)
+class Decision:
+    command_id: str
+    pending: str
+    state: str
+    result: str
+    message: str | None
+    station_status: str | None
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    command: Any
+    outbox_id: int
+    outbox: dict[str, Any]
+
+
+OutboxFor = Callable[[Any, str | None], dict[str, Any]]
+
+
+def resolve_command(x: Executor, decision: Decision) -> Any | None:
     """Move a pending command to its outcome; None if it was no longer pending (decided
     elsewhere first). The whole row comes back for what follows."""
-    rows = await conn.execute(
+    return first(
+        x,
         _RESOLVE,
         {
-            "command_id": command_id,
-            "pending": pending,
-            "new_state": state,
-            "new_result": result,
-            "new_message": message,
-            "new_station_status": station_status,
-            "now": now,
+            "command_id": decision.command_id,
+            "pending": decision.pending,
+            "new_state": decision.state,
+            "new_result": decision.result,
+            "new_message": decision.message,
+            "new_station_status": decision.station_status,
+            "now": decision.now,
         },
     )
-    return rows.first()
 
 
-async def insert_outbox(conn: AsyncConnection, values: dict[str, Any]) -> int:
-    result = await conn.execute(_INSERT_OUTBOX, values)
-    return int(result.scalar_one())
+def decide(x: Executor, decision: Decision, outbox_for: OutboxFor) -> Decided | None:
+    """The command's one outcome and the request that reports it, in one transaction.
+    `outbox_for(command, party_version)` builds that request's row (pure: on SQLite it runs on
+    the database thread)."""
+    command = resolve_command(x, decision)
+    if command is None:
+        return None
+    party = first(x, _PARTY_VERSION, {"party_id": command.party_id})
+    values = outbox_for(command, party.ocpi_version if party is not None else None)
+    return Decided(command, insert_outbox(x, values), values)
 
 
-async def mark_delivered(conn: AsyncConnection, ids: Sequence[int], now: Any) -> None:
-    await conn.execute(_DELIVERED, {"ids": list(ids), "now": now})
+def insert_outbox(x: Executor, values: Mapping[str, Any]) -> int:
+    [row] = x.rows(_INSERT_OUTBOX, values)
+    return int(row.id)
+
+
+def mark_delivered(x: Executor, ids: Sequence[int], now: datetime) -> None:
+    x.many(_DELIVERED, [{"row_id": row_id, "now": now} for row_id in ids])

@@ -1,0 +1,258 @@
+"""The command hot path's units of work (store/units.py, store/command_sql.py) on SQLite, where
+they run as raw sqlite3 on the connection's thread, and on PostgreSQL, where they run through
+SQLAlchemy: the same rows either way, as the ORM writes and reads them, and nothing half-written
+when a unit fails."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from chargegate.domain.clock import as_utc
+from chargegate.service.outbox import outbox_values
+from chargegate.store import command_sql, db
+from chargegate.store.command_sql import Decision
+from chargegate.store.models import Command, Connector, Outbox, Party, Station
+from chargegate.store.sqlite_statements import SqliteStatement
+from chargegate.store.units import Executor, Units
+
+NOW = datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions: async_sessionmaker[AsyncSession] = db.make_sessionmaker(engine)
+        self.units = Units(engine)
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    await db.upgrade_async(database_url)
+    engine = db.make_engine(database_url)
+    store = Store(engine)
+    async with store.sessions.begin() as s:
+        s.add(
+            Party(
+                id=7,
+                role="EMSP",
+                country_code="NL",
+                party_id="EMS",
+                ocpi_version="2.1.1",
+                endpoints={},
+                state="REGISTERED",
+                created_at=NOW,
+            )
+        )
+        for station_id, location_id in (("CP-1", None), ("CP-2", "CP-1"), ("cp-3", None)):
+            s.add(
+                Station(
+                    id=station_id,
+                    location_id=location_id,
+                    ocpp_version="1.6",
+                    first_seen=NOW,
+                    last_seen=NOW,
+                )
+            )
+        await s.flush()
+        for station_id, number, evse_uid in (
+            ("CP-1", 1, None),
+            ("CP-1", 2, "EVSE-A"),
+            ("CP-2", 1, None),
+        ):
+            s.add(
+                Connector(
+                    station_id=station_id,
+                    connector_id=number,
+                    uuid=str(uuid.uuid4()),
+                    evse_uid=evse_uid,
+                    updated_at=NOW,
+                )
+            )
+    yield store
+    await engine.dispose()
+
+
+def _command(command_id: str) -> dict[str, Any]:
+    return {
+        "id": command_id,
+        "party_id": 7,
+        "ocpi_version": "2.1.1",
+        "type": "START_SESSION",
+        "station_id": "CP-1",
+        "connector_id": 1,
+        "request": {"location_id": "CP-1", "token": {"uid": "04A1", "valid": True}},
+        "response_url": "https://emsp.example.com/r/1",
+        "correlation_id": None,
+        "authorization_reference": "auth-1",
+        "token_uid": "04A1",
+        "remote_start_id": 17,
+        "state": "PENDING",
+        "deadline": NOW + timedelta(seconds=30),
+        "created_at": NOW,
+        "result": None,
+        "message": None,
+        "station_status": None,
+        "resolved_at": None,
+    }
+
+
+def _decision(command_id: str, result: str = "ACCEPTED") -> Decision:
+    return Decision(
+        command_id=command_id,
+        pending="PENDING",
+        state="RESOLVED",
+        result=result,
+        message=None,
+        station_status="Accepted",
+        now=NOW + timedelta(seconds=1),
+    )
+
+
+def _result_row(command: Any, party_version: str | None) -> dict[str, Any]:
+    return outbox_values(
+        kind="COMMAND_RESULT",
+        party_id=command.party_id,
+        party_version=party_version,
+        method="POST",
+        url=command.response_url,
+        body={"result": command.result, "echo": command.request},
+        correlation_id=command.correlation_id,
+        command_id=command.id,
+        lease_seconds=30,
+    )
+
+
+async def test_a_recorded_and_decided_command_reads_back_as_the_orm_writes_it(
+    store: Store,
+) -> None:
+    await store.units.run(command_sql.record_command, _command("c-1"))
+    decided = await store.units.run(command_sql.decide, _decision("c-1"), _result_row)
+    assert decided is not None
+    # The row the unit returns: typed values, not SQLite's stored text.
+    assert decided.command.request == _command("c-1")["request"]
+    assert as_utc(decided.command.deadline) == NOW + timedelta(seconds=30)
+    assert decided.command.result == "ACCEPTED"
+    # The party's version came from its row, inside the same transaction.
+    assert decided.outbox["ocpi_version"] == "2.1.1"
+
+    async with store.sessions() as s:
+        command = await s.get(Command, "c-1")
+        outbox = await s.get(Outbox, decided.outbox_id)
+    assert command is not None and outbox is not None
+    assert as_utc(command.created_at) == NOW
+    assert as_utc(command.resolved_at) == NOW + timedelta(seconds=1)
+    assert (command.state, command.station_status, command.remote_start_id) == (
+        "RESOLVED",
+        "Accepted",
+        17,
+    )
+    assert outbox.body == {"result": "ACCEPTED", "echo": _command("c-1")["request"]}
+    assert outbox.fifo is False and outbox.attempts == 0 and outbox.delivered_at is None
+    assert as_utc(outbox.lease_until) > as_utc(outbox.created_at)
+
+
+async def test_what_a_unit_wrote_is_committed(store: Store, database_url: str) -> None:
+    await store.units.run(command_sql.record_command, _command("c-0"))
+    assert await store.units.run(command_sql.decide, _decision("c-0"), _result_row)
+    # Every connection closed (SQLite: the only one): anything uncommitted would be gone.
+    await store.engine.dispose()
+    fresh = db.make_engine(database_url)
+    try:
+        async with db.make_sessionmaker(fresh)() as s:
+            command = await s.get(Command, "c-0")
+            queued = await s.scalar(select(func.count()).select_from(Outbox))
+    finally:
+        await fresh.dispose()
+    assert command is not None and command.state == "RESOLVED" and queued == 1
+
+
+async def test_a_command_is_decided_once(store: Store) -> None:
+    await store.units.run(command_sql.record_command, _command("c-2"))
+    assert await store.units.run(command_sql.decide, _decision("c-2"), _result_row)
+    again = await store.units.run(command_sql.decide, _decision("c-2", "REJECTED"), _result_row)
+    assert again is None
+    async with store.sessions() as s:
+        command = await s.get(Command, "c-2")
+        queued = await s.scalar(select(func.count()).select_from(Outbox))
+    assert command is not None and command.result == "ACCEPTED"
+    assert queued == 1
+
+
+async def test_a_failing_unit_leaves_nothing_written(store: Store) -> None:
+    def record_then_fail(x: Executor) -> None:
+        command_sql.record_command(x, _command("c-3"))
+        command_sql.record_command(x, _command("c-3"))  # the same primary key again
+
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        await store.units.run(record_then_fail)
+    async with store.sessions() as s:
+        assert await s.get(Command, "c-3") is None
+    # The connection is usable afterwards (SQLite has only the one).
+    await store.units.run(command_sql.record_command, _command("c-3"))
+
+
+async def test_deliveries_are_acknowledged_row_by_row(store: Store) -> None:
+    ids = []
+    for n in range(3):
+        await store.units.run(command_sql.record_command, _command(f"d-{n}"))
+        decided = await store.units.run(command_sql.decide, _decision(f"d-{n}"), _result_row)
+        assert decided is not None
+        ids.append(decided.outbox_id)
+    await store.units.run(command_sql.mark_delivered, ids[:2], NOW)
+    async with store.sessions() as s:
+        rows = {row.id: row for row in await s.scalars(select(Outbox))}
+    assert [rows[i].attempts for i in ids] == [1, 1, 0]
+    assert [rows[i].lease_until is None for i in ids] == [True, True, False]
+    assert as_utc(rows[ids[0]].delivered_at) == NOW and rows[ids[2]].delivered_at is None
+
+
+@pytest.mark.parametrize(
+    ("location", "evse", "ci", "expected"),
+    [
+        # A mapped location id wins over another station's own id.
+        ("CP-1", None, False, ("CP-2", None)),
+        ("CP-2", None, False, (None, None)),  # mapped away: its own id no longer names it
+        ("cp-3", "cp-3-1", False, ("cp-3", None)),  # the station has no connector 1
+        ("CP-3", None, False, (None, None)),
+        ("CP-3", None, True, ("cp-3", None)),  # 2.2.1 CiString: case-insensitive fallback
+        ("CP-1", "CP-2-1", False, ("CP-2", 1)),  # `{station}-{n}`
+        ("CP-1", "cp-2-1", True, ("CP-2", 1)),
+        ("CP-1", "cp-2-1", False, ("CP-2", None)),
+        ("CP-1", "CP-1-1", False, ("CP-2", None)),  # another station's connector
+    ],
+)
+async def test_find_target(
+    store: Store, location: str, evse: str | None, ci: bool, expected: tuple[Any, Any]
+) -> None:
+    target = await store.units.run(command_sql.find_target, location, evse, ci)
+    station = target.station.id if target.station is not None else None
+    connector = target.connector.connector_id if target.connector is not None else None
+    assert (station, connector) == expected
+
+
+async def test_a_mapped_evse_uid_wins_over_the_numbered_form(store: Store) -> None:
+    async with store.sessions.begin() as s:
+        station = await s.get(Station, "CP-2")
+        assert station is not None
+        station.location_id = None
+    mapped = await store.units.run(command_sql.find_target, "CP-1", "EVSE-A", False)
+    assert (mapped.station.id, mapped.connector.connector_id) == ("CP-1", 2)
+    # CP-1's connector 2 is mapped to EVSE-A, so `CP-1-2` names nothing there.
+    numbered = await store.units.run(command_sql.find_target, "CP-1", "CP-1-2", False)
+    assert numbered.connector is None
+
+
+def test_an_insert_must_give_every_column_with_a_default() -> None:
+    from sqlalchemy.dialects import sqlite
+
+    with pytest.raises(ValueError, match="attempts"):
+        SqliteStatement(
+            command_sql.outbox.insert(), sqlite.dialect(), keys=["kind", "party_id", "url"]
+        )
