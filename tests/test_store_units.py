@@ -5,6 +5,7 @@ when a unit fails."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -196,6 +197,34 @@ async def test_a_failing_unit_leaves_nothing_written(store: Store) -> None:
         assert await s.get(Command, "c-3") is None
     # The connection is usable afterwards (SQLite has only the one).
     await store.units.run(command_sql.record_command, _command("c-3"))
+
+
+async def test_units_at_once_each_succeed_or_fail_alone(store: Store) -> None:
+    """On SQLite the units arriving together share one trip and one commit (store/units.py):
+    a failing one must still roll back alone, and each caller hear only of its own."""
+    await store.units.run(command_sql.record_command, _command("taken"))
+
+    def record_two(x: Executor, first_id: str, second_id: str) -> str:
+        command_sql.record_command(x, _command(first_id))
+        command_sql.record_command(x, _command(second_id))
+        return first_id
+
+    outcomes = await asyncio.gather(
+        *(
+            store.units.run(record_two, f"g-{n}", "taken" if n % 3 == 1 else f"h-{n}")
+            for n in range(9)
+        ),
+        return_exceptions=True,
+    )
+    for n, outcome in enumerate(outcomes):
+        if n % 3 == 1:
+            assert isinstance(outcome, Exception), outcome
+        else:
+            assert outcome == f"g-{n}"
+    async with store.sessions() as s:
+        written = set(await s.scalars(select(Command.id)))
+    expected = {"taken"} | {f"{p}-{n}" for n in range(9) if n % 3 != 1 for p in "gh"}
+    assert written == expected  # g-1, g-4, g-7 went with their failing unit
 
 
 async def test_deliveries_are_acknowledged_row_by_row(store: Store) -> None:
