@@ -1,10 +1,12 @@
-"""Units of work: a plain function over an `Executor`, run as one transaction.
+"""Units of work: a plain function over an `Executor`, run atomically and committed before its
+caller hears back.
 
-A unit is written once and runs on either engine. On SQLite the whole unit runs on the
-connection's own thread in one trip (statements, Python between them, commit), with sqlite3
-directly; elsewhere it runs through SQLAlchemy (`run_sync` on an async connection). A unit
-must not await and must not touch anything but its executor and its arguments: on SQLite it
-runs outside the event loop.
+A unit is written once and runs on either engine. On SQLite it runs on the connection's own
+thread, with sqlite3 directly: one trip for the statements, the Python between them and the
+commit, shared by the units that queued meanwhile (each in a savepoint of its own, see
+`Units`). Elsewhere it is one transaction through SQLAlchemy (`run_sync` on an async
+connection). A unit must not await and must not touch anything but its executor and its
+arguments: on SQLite it runs outside the event loop.
 
 SQLite has one connection (store/db.py): never run a unit while the same task holds a session
 or connection, or it waits for itself.
