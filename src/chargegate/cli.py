@@ -217,8 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # The ocpp library logs every frame at INFO; frames are in the communication log already.
     logging.getLogger("ocpp").setLevel(logging.WARNING)
-    # httpx logs every request at INFO: on the hot path, one line per command result. Failed
-    # deliveries are logged by the delivery worker with what to do about them.
+    # httpx logs every request at INFO; for the calls still made with it (the eMSP side's
+    # commands, credentials handshakes) that is a line per request of noise in an operator's log.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     result = args.func(args)

@@ -27,7 +27,6 @@ _FAILURES = (
     httpcore.NetworkError,
     httpcore.ProtocolError,
     httpcore.UnsupportedProtocol,
-    httpcore.ProxyError,
     ValueError,  # a malformed URL
 )
 

@@ -182,7 +182,7 @@ class CommandService:
                     "evse_uid is required for START_SESSION by the GIREVE IOP profile",
                     2001,
                 )
-        ci = peer.ocpi_version != "2.1.1"  # 2.2.1 ids are CiString
+        ci = _ids_case_insensitive(peer)
         target = await self._units.run(
             command_sql.find_target, request.location_id, request.evse_uid, ci
         )
@@ -233,7 +233,7 @@ class CommandService:
     ) -> _Plan:
         """Decide what can be decided at once, from sessions and reservations, which the
         command's transaction may also write."""
-        ci = peer.ocpi_version != "2.1.1"  # 2.2.1 ids are CiString
+        ci = _ids_case_insensitive(peer)
         match request:
             case dc.StopSession():
                 session = await self._session(s, request.session_id, ci)
@@ -586,6 +586,10 @@ def new_remote_start_id() -> int:
     node has to coordinate; it is looked up together with the station id, where a collision of
     two live commands (one in two billion) is the only way to mislink."""
     return secrets.randbelow(2**31 - 1) + 1
+
+
+def _ids_case_insensitive(peer: Peer) -> bool:
+    return peer.ocpi_version != "2.1.1"  # 2.2.1 ids are CiString
 
 
 def _eq(column: Any, value: str, case_insensitive: bool) -> Any:
