@@ -27,6 +27,7 @@ class Peer:
         self.status = 200
         self.port = 0
         self.close_after_reply = False
+        self.raw: bytes | None = None  # sent as the whole answer instead
         self._server: asyncio.Server | None = None
 
     async def start(self, tls: ssl.SSLContext | None = None) -> None:
@@ -49,6 +50,12 @@ class Peer:
                 }
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 self.requests.append((request_line, headers, body))
+                if self.raw is not None:
+                    writer.write(self.raw)
+                    await writer.drain()
+                    if self.close_after_reply:
+                        break
+                    continue
                 if self.reply is None:
                     await asyncio.sleep(3600)
                 head = f"HTTP/1.1 {self.status} X\r\nContent-Length: {len(self.reply)}\r\n\r\n"
@@ -165,6 +172,70 @@ async def test_waiting_for_a_free_connection_counts_against_the_timeout(peer: Pe
         hanging.cancel()
     finally:
         await client.aclose()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"a":\r\n2\r\n1}\r\n0\r\n\r\n',
+        b'HTTP/1.1 200 OK\r\n\r\n{"a":1}',  # neither length nor chunks: ends at the close
+        b'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{"a":1}',
+    ],
+    ids=["chunked", "until-close", "after-100-continue"],
+)
+async def test_every_way_http_frames_an_answer_is_read_whole(
+    peer: Peer, client: PeerClient, raw: bytes
+) -> None:
+    peer.raw, peer.close_after_reply = raw, True
+    answer = await client.send("POST", f"http://127.0.0.1:{peer.port}/r", {}, {}, 5.0)
+    assert (answer.status, answer.json()) == (200, {"a": 1})
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        (b'HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{"a"', "mid-answer"),
+        (b"HTTP/1.1 200 OK\r\nContent-Le", "mid-answer"),
+        (b"SMTP ready\r\n\r\n", "RemoteProtocolError: the peer's answer is not HTTP"),
+        (b"", "mid-answer|ReadError"),
+    ],
+    ids=["short-body", "cut-headers", "not-http", "closed-at-once"],
+)
+async def test_an_answer_cut_short_or_not_http_is_a_failure(
+    peer: Peer, client: PeerClient, raw: bytes, error: str
+) -> None:
+    peer.raw, peer.close_after_reply = raw, True
+    with pytest.raises(SendError, match=error):
+        await client.send("POST", f"http://127.0.0.1:{peer.port}/r", {}, {}, 5.0)
+
+
+async def test_a_connection_the_peer_wants_closed_is_not_reused(peer: Peer) -> None:
+    peer.raw = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}"
+    client = PeerClient()
+    try:
+        for _ in range(2):
+            assert (
+                await client.send("POST", f"http://127.0.0.1:{peer.port}/r", {}, {}, 5)
+            ).status == 200
+        assert peer.connections == 2
+    finally:
+        await client.aclose()
+
+
+async def test_a_header_value_with_a_line_break_is_refused_before_sending(
+    peer: Peer, client: PeerClient
+) -> None:
+    smuggled = {"X-Request-ID": "1\r\nX-Admin: yes"}
+    with pytest.raises(SendError, match="line break"):
+        await client.send("POST", f"http://127.0.0.1:{peer.port}/r", {}, smuggled, 5.0)
+    assert peer.requests == []
+
+
+async def test_the_request_target_keeps_the_query_and_encodes_what_http_cannot_carry(
+    peer: Peer, client: PeerClient
+) -> None:
+    await client.send("POST", f"http://127.0.0.1:{peer.port}/r/é x?a=1&b=2", {}, {}, 5.0)
+    assert peer.requests[0][0] == "POST /r/%C3%A9%20x?a=1&b=2 HTTP/1.1"
 
 
 def _self_signed(tmp_path: Path) -> tuple[Path, Path]:

@@ -1,34 +1,26 @@
 """The HTTP client that carries what we owe peers (command results, Sessions, CDRs).
 
-httpcore's HTTP/1.1 connections (the transport httpx runs on, so requests, keep-alive and TLS
-behave the same), on asyncio streams (delivery/asyncio_backend.py), kept in a pool of our own.
-Why not httpx: profiled under load, its per-request work (URL merging, cookie extraction,
-redirect and auth hooks, none of which a POST to a peer's receiver uses) cost more CPU than the
-exchange. Why not httpcore's pool: its bookkeeping rescans every connection for every queued
-request, on every request and release (encode/httpcore#1035, open); with 50 results in flight
-that was over a millisecond of CPU per POST. Here a request takes an idle connection to its
-origin or opens one, and gives it back if it is still usable: O(1)."""
+Keep-alive HTTP/1.1 connections (delivery/http1.py) in a pool of our own: a request takes the
+most recently used idle connection to its origin or opens one, and gives it back if it is still
+usable, O(1). Why not httpx or httpcore's pool: profiled under load, httpx's per-request work
+(URL merging, cookies, redirect and auth hooks, none of which a POST to a peer's receiver uses)
+cost more CPU than the exchange, and httpcore's pool rescans every connection for every queued
+request on each request and release (encode/httpcore#1035): over a millisecond of CPU per POST
+with 50 results in flight. Failures keep httpx's names (ConnectError, ReadTimeout, …) so a log
+line reads the same as one from our other outgoing calls."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import ssl
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlsplit
 
-import httpcore
-
-from .asyncio_backend import AsyncioBackend
-
-_FAILURES = (
-    httpcore.TimeoutException,
-    httpcore.NetworkError,
-    httpcore.ProtocolError,
-    httpcore.UnsupportedProtocol,
-    ValueError,  # a malformed URL
-)
+from .http1 import ExchangeError, Http1Connection
 
 
 class SendError(Exception):
@@ -47,6 +39,18 @@ class Answer:
         return json.loads(self.content)
 
 
+@dataclass(frozen=True, slots=True)
+class _Target:
+    origin: tuple[str, str, int]  # scheme, host, port: what a connection can be reused for
+    host_header: str
+    path: str
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# Characters a request target may carry as they are; anything else is percent-encoded.
+_SAFE_IN_TARGET = "/?#[]@!$&'()*+,;=-._~%:"
+
+
 class PeerClient:
     def __init__(
         self,
@@ -61,10 +65,8 @@ class PeerClient:
         self._max_keepalive = max_keepalive
         self._keepalive_expiry = keepalive_expiry
         # One context for every connection: building one loads the CA bundle.
-        self._ssl_context = ssl_context or httpcore.default_ssl_context()
-        self._backend = AsyncioBackend()
-        # By (scheme, host, port): httpcore's Origin compares by value but does not hash.
-        self._idle: dict[tuple[bytes, bytes, int], deque[httpcore.AsyncHTTPConnection]] = {}
+        self._ssl_context = ssl_context or ssl.create_default_context()
+        self._idle: dict[tuple[str, str, int], deque[Http1Connection]] = {}
         self._idle_count = 0
 
     async def send(
@@ -75,91 +77,104 @@ class PeerClient:
         headers: dict[str, str],
         timeout: float,
     ) -> Answer:
+        """`timeout` bounds the whole exchange: waiting for a free slot, connecting, the TLS
+        handshake and the answer."""
+        target = _parse(url)
         content = json.dumps(body, separators=(",", ":")).encode()
+        request = _request_head(method, target, headers, len(content)) + content
         try:
-            target = httpcore.URL(url)
-            header_list = [
-                (b"Host", _host_header(target)),
-                (b"Content-Length", str(len(content)).encode()),
-                *((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()),
-            ]
-            request = httpcore.Request(
-                method,
-                target,
-                headers=header_list,
-                content=content,
-                extensions={"timeout": {"connect": timeout, "read": timeout, "write": timeout}},
+            async with asyncio.timeout(timeout):
+                await self._slots.acquire()
+        except TimeoutError as exc:
+            raise SendError("PoolTimeout: every connection stayed busy") from exc
+        waiting_for = "ConnectTimeout: no connection to"
+        try:
+            async with asyncio.timeout(timeout):
+                connection = await self._take_idle(target.origin) or await self._connect(target)
+                waiting_for = "ReadTimeout: no answer from"
+                try:
+                    status, answer = await connection.exchange(request)
+                except BaseException:
+                    connection.close()
+                    raise
+        except TimeoutError as exc:
+            raise SendError(f"{waiting_for} {target.host_header} within {timeout}s") from exc
+        except ExchangeError as exc:
+            raise SendError(f"{exc.kind}: {exc}") from exc
+        finally:
+            self._slots.release()
+        self._give_back(target.origin, connection)
+        return Answer(status, answer)
+
+    async def _connect(self, target: _Target) -> Http1Connection:
+        scheme, host, port = target.origin
+        tls = self._ssl_context if scheme == "https" else None
+        loop = asyncio.get_running_loop()
+        try:
+            _, connection = await loop.create_connection(
+                Http1Connection, host, port, ssl=tls, server_hostname=host if tls else None
             )
-            if request.url.scheme not in (b"http", b"https") or not request.url.host:
-                raise httpcore.UnsupportedProtocol(f"cannot send to {url!r}")
-            try:
-                async with asyncio.timeout(timeout):
-                    await self._slots.acquire()
-            except TimeoutError as exc:
-                raise httpcore.PoolTimeout("every connection stayed busy") from exc
-            try:
-                return await self._exchange(request)
-            finally:
-                self._slots.release()
-        except _FAILURES as exc:
-            raise SendError(f"{type(exc).__name__}: {exc}") from exc
+        except (OSError, ssl.SSLError) as exc:
+            raise SendError(f"ConnectError: {exc or type(exc).__name__}") from exc
+        return connection
 
-    async def _exchange(self, request: httpcore.Request) -> Answer:
-        origin = request.url.origin
-        connection = await self._take_idle(origin) or httpcore.AsyncHTTPConnection(
-            origin,
-            ssl_context=self._ssl_context,
-            keepalive_expiry=self._keepalive_expiry,
-            network_backend=self._backend,
-        )
-        try:
-            response = await connection.handle_async_request(request)
-            try:
-                content = await response.aread()
-            finally:
-                await response.aclose()
-        except BaseException:
-            await connection.aclose()
-            raise
-        await self._give_back(origin, connection)
-        return Answer(response.status, content)
-
-    async def _take_idle(self, origin: httpcore.Origin) -> httpcore.AsyncHTTPConnection | None:
-        idle = self._idle.get(_key(origin))
+    async def _take_idle(self, origin: tuple[str, str, int]) -> Http1Connection | None:
+        idle = self._idle.get(origin)
+        oldest_kept = time.monotonic() - self._keepalive_expiry
         while idle:
             connection = idle.pop()  # the most recently used: the least likely to have lapsed
             self._idle_count -= 1
-            # has_expired: past its keep-alive, or the peer closed it while it was idle.
-            if connection.is_idle() and not connection.has_expired():
+            # Not reusable: the peer closed it while it was idle (the loop read the EOF).
+            if connection.reusable and connection.idle_since >= oldest_kept:
                 return connection
-            await connection.aclose()
+            connection.close()
         return None
 
-    async def _give_back(
-        self, origin: httpcore.Origin, connection: httpcore.AsyncHTTPConnection
-    ) -> None:
-        if not connection.is_idle() or self._idle_count >= self._max_keepalive:
-            await connection.aclose()
+    def _give_back(self, origin: tuple[str, str, int], connection: Http1Connection) -> None:
+        if not connection.reusable or self._idle_count >= self._max_keepalive:
+            connection.close()
             return
-        self._idle.setdefault(_key(origin), deque()).append(connection)
+        connection.idle_since = time.monotonic()
+        self._idle.setdefault(origin, deque()).append(connection)
         self._idle_count += 1
 
     async def aclose(self) -> None:
         for idle in self._idle.values():
             while idle:
-                await idle.pop().aclose()
+                idle.pop().close()
         self._idle.clear()
         self._idle_count = 0
 
 
-def _key(origin: httpcore.Origin) -> tuple[bytes, bytes, int]:
-    return origin.scheme, origin.host, origin.port
+def _parse(url: str) -> _Target:
+    try:
+        parts = urlsplit(url)
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
+    except ValueError as exc:  # a port that is not a number, a malformed IPv6 host
+        raise SendError(f"UnsupportedProtocol: cannot send to {url!r}: {exc}") from exc
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname or port is None:
+        raise SendError(f"UnsupportedProtocol: cannot send to {url!r}")
+    path = parts.path or "/"
+    if parts.query:
+        path = f"{path}?{parts.query}"
+    if not path.isascii() or " " in path:
+        path = quote(path, safe=_SAFE_IN_TARGET)
+    return _Target((parts.scheme, parts.hostname, port), parts.netloc.rpartition("@")[2], path)
 
 
-_DEFAULT_PORTS = {b"http": 80, b"https": 443}
-
-
-def _host_header(url: httpcore.URL) -> bytes:
-    if url.port is None or url.port == _DEFAULT_PORTS.get(url.scheme):
-        return url.host
-    return b"%b:%d" % (url.host, url.port)
+def _request_head(method: str, target: _Target, headers: dict[str, str], length: int) -> bytes:
+    lines = [
+        f"{method} {target.path} HTTP/1.1",
+        f"Host: {target.host_header}",
+        f"Content-Length: {length}",
+    ]
+    for name, value in headers.items():
+        if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
+            # A value carrying a line break would smuggle a header (or a request) of its own.
+            raise SendError(f"LocalProtocolError: header {name!r} holds a line break")
+        lines.append(f"{name}: {value}")
+    lines.append("\r\n")
+    try:
+        return "\r\n".join(lines).encode("latin-1")
+    except UnicodeEncodeError as exc:
+        raise SendError(f"LocalProtocolError: a header is not Latin-1: {exc}") from exc
