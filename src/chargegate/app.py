@@ -47,6 +47,7 @@ from chargegate.ocpi import locations as ocpi_locations
 from chargegate.ocpi import sessions as ocpi_sessions
 from chargegate.ocpi import status
 from chargegate.ocpi import versions as ocpi_versions
+from chargegate.ocpi.command_lane import CommandLane
 from chargegate.ocpi.emsp.routes import router as ocpi_emsp_router
 from chargegate.ocpi.envelope import OcpiError, error_response, validation_message
 from chargegate.ocpi.middleware import OcpiRequestIds
@@ -187,6 +188,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         summary="OCPI remote commands carried to OCPP charge points, results carried back.",
         lifespan=lifespan,
     )
+    # Added first, so it runs inside OcpiRequestIds (Starlette wraps the last added outermost).
+    app.add_middleware(CommandLane)
     app.add_middleware(OcpiRequestIds)
 
     @app.exception_handler(OcpiError)

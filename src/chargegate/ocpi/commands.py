@@ -13,7 +13,7 @@ from chargegate.domain.commands import Peer
 from chargegate.service.parties import Caller
 
 from . import status
-from .auth import RegisteredCaller
+from .auth import registered
 from .envelope import OcpiError, ocpi_response, read_json, validation_message
 from .routing_headers import response_routing_headers
 from .v211 import commands as v211
@@ -81,9 +81,16 @@ def peer_of(caller: Caller, version: str) -> Peer:
     ),
     openapi_extra=_example_bodies(),
 )
-async def post_command(
-    version: str, command: str, request: Request, caller: RegisteredCaller
-) -> Response:
+async def post_command(version: str, command: str, request: Request) -> Response:
+    # What runs is command_answer, reached through ocpi/command_lane.py before FastAPI routes;
+    # this route declares the endpoint in the OpenAPI document and serves it should the lane
+    # not be installed (an app built from the routers alone).
+    return await command_answer(request, version, command)
+
+
+async def command_answer(request: Request, version: str, command: str) -> Response:
+    """The whole endpoint: who calls, which command, its body, the CommandResponse."""
+    caller = await registered(request)
     wire = WIRE.get(version)
     if wire is None:
         raise OcpiError(status.UNSUPPORTED_VERSION, f"unsupported version {version!r}", 404)
@@ -111,9 +118,4 @@ async def post_command(
         request.scope.get("state", {}).get("correlation_id"),
     )
     data = wire.response_data(reply, int(app.settings.command_timeout))
-    return ocpi_response(
-        data,
-        reply.ocpi_status,
-        reply.message,
-        headers=headers,
-    )
+    return ocpi_response(data, reply.ocpi_status, reply.message, headers=headers)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import uuid
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-REQUEST_ID = "x-request-id"
-CORRELATION_ID = "x-correlation-id"
+REQUEST_ID = b"x-request-id"
+CORRELATION_ID = b"x-correlation-id"
+_OURS = (REQUEST_ID, CORRELATION_ID)
 
 
 class OcpiRequestIds:
-    """Pure ASGI (not BaseHTTPMiddleware): it sits on the command hot path."""
+    """Pure ASGI (not BaseHTTPMiddleware), on raw header pairs: it sits on the command hot
+    path, where decoding every request header and wrapping the answer's in MutableHeaders
+    showed in the profile."""
 
     def __init__(self, app: ASGIApp, prefix: str = "/ocpi") -> None:
         self.app = app
@@ -22,16 +24,24 @@ class OcpiRequestIds:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
-        request_headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        request_id = request_headers.get(REQUEST_ID) or str(uuid.uuid4())
-        correlation_id = request_headers.get(CORRELATION_ID) or str(uuid.uuid4())
-        scope.setdefault("state", {})["correlation_id"] = correlation_id
+        request_id = correlation_id = b""
+        for name, value in scope["headers"]:
+            lowered = name.lower()  # ASGI servers lower-case names; the spec does not promise it
+            if lowered == REQUEST_ID:
+                request_id = value
+            elif lowered == CORRELATION_ID:
+                correlation_id = value
+        request_id = request_id or str(uuid.uuid4()).encode()
+        correlation_id = correlation_id or str(uuid.uuid4()).encode()
+        scope.setdefault("state", {})["correlation_id"] = correlation_id.decode("latin-1")
 
         async def send_with_ids(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers["X-Request-ID"] = request_id
-                headers["X-Correlation-ID"] = correlation_id
+                message["headers"] = [
+                    *(h for h in message.get("headers", ()) if h[0].lower() not in _OURS),
+                    (REQUEST_ID, request_id),
+                    (CORRELATION_ID, correlation_id),
+                ]
             await send(message)
 
         await self.app(scope, receive, send_with_ids)
