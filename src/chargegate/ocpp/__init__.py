@@ -2,6 +2,9 @@
 
 import ocpp.messages
 
+from . import validation
+
 # Validate frames inline with the library's cached validators: the thread-pool default costs more
 # than the validation itself for frames this small (measured in issue 7: ~2x throughput).
 ocpp.messages.ASYNC_VALIDATION = False
+validation.install()
