@@ -118,9 +118,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             router = LocalStationRouter()
             cap = LocalCap(settings.operator_parallel_cap)
         wire = OcpiWire(settings)
-        comm_log = CommunicationLog(sessions)
-        peer_client = PeerClient()
         units = Units(engine)
+        comm_log = CommunicationLog(units)
+        peer_client = PeerClient()
         delivery = DeliveryWorker(settings, sessions, peer_client, units)
         parties = PartyService(sessions)
         commands = CommandService(

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,6 +28,31 @@ from .client import PeerClient, SendError
 log = logging.getLogger(__name__)
 
 BATCH = 100
+
+
+class Deliverable(Protocol):
+    """What sending a row reads of it: a claimed ORM row, or the fast path's plain copy."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def party_id(self) -> int: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def body(self) -> dict[str, Any]: ...
+    @property
+    def ocpi_version(self) -> str: ...
+    @property
+    def correlation_id(self) -> str | None: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
 
 
 class DeliveryWorker:
@@ -84,7 +110,7 @@ class DeliveryWorker:
         await self._record(list(zip(rows, errors, strict=True)))
         return len(rows)
 
-    async def deliver_now(self, row: Outbox, party: Party) -> None:
+    async def deliver_now(self, row: Deliverable, party: Party) -> None:
         """The fast path: send a row its creator leased, without a claim round trip."""
         try:
             error = await self._deliver(row, party)
@@ -163,12 +189,12 @@ class DeliveryWorker:
             )
         return sorted(claimed, key=lambda row: row.id)
 
-    async def _deliver(self, row: Outbox, party: Party | None) -> str | None:
+    async def _deliver(self, row: Deliverable, party: Party | None) -> str | None:
         if party is None or party.token_b is None:
             return "peer is not registered"
         return await self._send(row, party)
 
-    async def _send(self, row: Outbox, party: Party) -> str | None:
+    async def _send(self, row: Deliverable, party: Party) -> str | None:
         """None when the peer acknowledged (2xx with status_code 1000), else why not."""
         headers = request_headers(
             version=row.ocpi_version,
@@ -197,7 +223,7 @@ class DeliveryWorker:
             return f"OCPI status_code {status_code}: {answer.text()[:200]}"
         return None
 
-    async def _record(self, outcomes: list[tuple[Outbox, str | None]]) -> None:
+    async def _record(self, outcomes: list[tuple[Deliverable, str | None]]) -> None:
         """One transaction for the batch: acknowledged rows in one UPDATE, failures each with
         their own next attempt."""
         now = utcnow()
@@ -213,7 +239,7 @@ class DeliveryWorker:
                         .values(**self._failure(row, error, now))
                     )
 
-    def _failure(self, row: Outbox, error: str, now: datetime) -> dict[str, object]:
+    def _failure(self, row: Deliverable, error: str, now: datetime) -> dict[str, object]:
         attempts = row.attempts + 1
         delay = retry_delay(
             attempts, self._settings.delivery_retry_base, self._settings.delivery_retry_max

@@ -34,7 +34,6 @@ from chargegate.store.models import (
     ChargingSession,
     Command,
     Connector,
-    Outbox,
     Party,
     Reservation,
     Station,
@@ -42,7 +41,7 @@ from chargegate.store.models import (
 from chargegate.store.units import Units, run_in_session
 
 from .background import BackgroundTasks
-from .outbox import enqueue, outbox_values
+from .outbox import OutboxRow, enqueue, outbox_values
 from .parties import PartyCache
 from .ports import DeliverNow, OutboxSignal, PeerWire
 from .pushes import PeerPushes
@@ -459,18 +458,18 @@ class CommandService:
 
     async def _decide(
         self, decision: Decision, result: CommandResultType, message: str | None
-    ) -> tuple[Outbox, int, bool] | None:
+    ) -> tuple[OutboxRow, int, bool] | None:
         """The outcome and its outbox row in one unit (one trip on SQLite)."""
         decided = await self._units.run(
             command_sql.decide, decision, self._result_row(result, message)
         )
         if decided is None:
             return None
-        return Outbox(id=decided.outbox_id, **decided.outbox), decided.command.party_id, False
+        return OutboxRow(id=decided.outbox_id, **decided.outbox), decided.command.party_id, False
 
     async def _decide_with_reservation(
         self, decision: Decision, result: CommandResultType, message: str | None
-    ) -> tuple[Outbox, int, bool] | None:
+    ) -> tuple[OutboxRow, int, bool] | None:
         """As `command_sql.decide`, with the reservation following the outcome (ORM rows) in
         the same transaction."""
         async with self._sessions.begin() as s:

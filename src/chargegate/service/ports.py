@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from chargegate.domain.commands import CommandResultType
-from chargegate.store.models import ChargingSession, Connector, Outbox, Party, Station
+from chargegate.store.models import ChargingSession, Connector, Party, Station
+
+from .outbox import OutboxRow
 
 
 class PeerWire(Protocol):
@@ -39,7 +41,7 @@ class PeerWire(Protocol):
 
 
 class DeliverNow(Protocol):
-    async def __call__(self, row: Outbox, party: Party) -> None:
+    async def __call__(self, row: OutboxRow, party: Party) -> None:
         """Send a row this node leased at creation, and record the peer's answer."""
 
 

@@ -11,11 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chargegate.domain.clock import utcnow
 
 from .models import OcppMessage, table_of
+from .units import Executor, Units
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,8 @@ def parse_frame(raw: str) -> tuple[str, str | None, str | None, Any]:
 class CommunicationLog:
     """Queues frames and inserts them in batches, so logging never waits on the database."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], batch_size: int = 500) -> None:
-        self._sessions = sessions
+    def __init__(self, units: Units, batch_size: int = 500) -> None:
+        self._units = units
         self._queue: asyncio.Queue[Frame] = asyncio.Queue()
         self._batch_size = batch_size
         self._task: asyncio.Task[None] | None = None
@@ -124,6 +124,10 @@ class CommunicationLog:
             }
             for f in batch
         ]
-        async with self._sessions.begin() as session:
-            # Core executemany: the ORM's bulk insert costs more CPU than the rows themselves.
-            await (await session.connection()).execute(_INSERT, rows)
+        # A unit (one executemany, one trip on SQLite): the ORM's bulk insert, and even Core's
+        # per-row parameter building, cost more CPU than the rows themselves.
+        await self._units.run(_insert_frames, rows)
+
+
+def _insert_frames(x: Executor, rows: list[dict[str, Any]]) -> None:
+    x.many(_INSERT, rows)
