@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -21,7 +23,11 @@ from .sqlite_driver import OneTripDBAPI
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str) -> AsyncEngine:
+# A pooled PostgreSQL connection idle longer than this is pinged before it is handed out.
+PING_AFTER_IDLE = 10.0
+
+
+def make_engine(url: str, ping_after_idle: float = PING_AFTER_IDLE) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(
             url,
@@ -46,7 +52,35 @@ def make_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    engine = create_async_engine(url, pool_size=20, max_overflow=20)
+    _ping_when_idle(engine.sync_engine, ping_after_idle)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, after: float) -> None:
+    """Liveness check of pooled connections, only for those that sat idle.
+
+    Why not pool_pre_ping: it pings on every checkout, one extra round trip per transaction
+    (about a tenth of a command's CPU on PostgreSQL, profiled at 50 in flight). A connection
+    checked in moments ago is as alive as a ping would show; one idle for `after` seconds may
+    have been dropped (a database restart, a proxy's idle timeout), so it is pinged, and a dead
+    one is replaced, as pre-ping would (SQLAlchemy's pessimistic-disconnect recipe)."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("checked_in_at")
+        if since is None or time.monotonic() - since < after:
+            return  # new, or in steady use
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise DisconnectionError("pooled connection failed its ping") from exc
+        if not alive:
+            raise DisconnectionError("pooled connection failed its ping")
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -1,0 +1,53 @@
+"""Pooled PostgreSQL connections: pinged only after sitting idle (store/db.py), and a connection
+the server dropped meanwhile is replaced before anyone uses it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import literal, select
+from sqlalchemy.exc import DBAPIError
+
+from chargegate.store import db
+from chargegate.store.units import Executor, Units, first
+
+from .conftest import _plain_dsn
+
+
+def _one(x: Executor) -> Any:
+    return first(x, select(literal(1).label("one")), {})
+
+
+async def _drop_every_session_but_ours(url: str) -> None:
+    """What a database restart or a proxy's idle timeout does to pooled connections."""
+    killer = await asyncpg.connect(_plain_dsn(url))
+    try:
+        await killer.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await killer.close()
+
+
+@pytest.mark.parametrize("idle_for_a_ping", [0.0, 3600.0], ids=["pinged", "not-pinged"])
+async def test_a_connection_dropped_while_idle_is_replaced_when_pinged(
+    postgres_url: str, idle_for_a_ping: float
+) -> None:
+    engine = db.make_engine(postgres_url, ping_after_idle=idle_for_a_ping)
+    units = Units(engine)
+    try:
+        assert (await units.run(_one)).one == 1  # a connection now waits in the pool
+        await _drop_every_session_but_ours(postgres_url)
+        if idle_for_a_ping == 0.0:
+            assert (await units.run(_one)).one == 1
+        else:
+            # Without the ping the dead connection is handed out: one failure, after which
+            # SQLAlchemy empties the pool and the next use connects afresh.
+            with pytest.raises(DBAPIError):
+                await units.run(_one)
+            assert (await units.run(_one)).one == 1
+    finally:
+        await engine.dispose()
