@@ -91,7 +91,7 @@ def test_the_compiled_check_never_accepts_what_the_library_refuses(
 ) -> None:
     validator = get_validator(message_type, action, version)
     assert isinstance(validator, FastFirst)
-    root = validator.schema
+    root = validator.library.schema
     valid = _sample(root, root)
     assert validator.library.is_valid(valid), f"test sample for {name} is itself invalid"
     assert validator.accepts(valid)

@@ -26,7 +26,6 @@ class FastFirst:
 
     def __init__(self, library: Any) -> None:
         self.library = library
-        self.schema = library.schema
         self._fast: Callable[[Any], Any] = fastjsonschema.compile(
             {**library.schema, "$schema": _DRAFT4},
             use_default=False,

@@ -3,6 +3,9 @@ per peer (GIREVE), written in the caller's transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,20 +28,7 @@ class PeerPushes:
         url = self._wire.session_push_url(party, session)
         if url is None:
             return
-        station, connectors = await station_and_connectors(s, session.station_id)
-        await enqueue(
-            s,
-            outbox_values(
-                kind="SESSION",
-                party_id=party.id,
-                party_version=party.ocpi_version,
-                method="PUT",
-                url=url,
-                body=self._wire.session(party.ocpi_version, session, station, connectors, party),
-                correlation_id=session.command_id,
-                fifo=True,
-            ),
-        )
+        await _queue(s, party, session, "SESSION", "PUT", url, self._wire.session)
 
     async def cdr(self, s: AsyncSession, session: ChargingSession) -> None:
         """Create the session's CDR once (it is keyed by the session, so a repeated stop finds
@@ -56,20 +46,39 @@ class PeerPushes:
         url = (party.endpoints or {}).get("cdrs")
         if not url:
             return
-        station, connectors = await station_and_connectors(s, session.station_id)
-        await enqueue(
-            s,
-            outbox_values(
-                kind="CDR",
-                party_id=party.id,
-                party_version=party.ocpi_version,
-                method="POST",
-                url=url,
-                body=self._wire.cdr(party.ocpi_version, session, station, connectors, party),
-                correlation_id=session.command_id,
-                fifo=True,
-            ),
-        )
+        await _queue(s, party, session, "CDR", "POST", url, self._wire.cdr)
+
+
+# The wire's session and cdr renderers: (version, session, station, connectors, party) -> body.
+Render = Callable[[str, ChargingSession, Station, list[Connector], Party], dict[str, Any]]
+
+
+async def _queue(
+    s: AsyncSession,
+    party: Party,
+    session: ChargingSession,
+    kind: str,
+    method: str,
+    url: str,
+    render: Render,
+) -> None:
+    """Queue a document about `session`, rendered from its station as it is now, FIFO behind
+    what this peer is already owed."""
+    assert party.ocpi_version is not None
+    station, connectors = await station_and_connectors(s, session.station_id)
+    await enqueue(
+        s,
+        outbox_values(
+            kind=kind,
+            party_id=party.id,
+            party_version=party.ocpi_version,
+            method=method,
+            url=url,
+            body=render(party.ocpi_version, session, station, connectors, party),
+            correlation_id=session.command_id,
+            fifo=True,
+        ),
+    )
 
 
 async def station_and_connectors(
