@@ -11,20 +11,19 @@ from typing import Any
 import httpx
 import pytest
 
-from chargegate.ocpi.command_lane import CommandLane
+from chargegate.app import create_app
 
 from .conftest import Gateway
 from .support.commands import start_session
 from .support.emsp import FakeEmsp
+from .support.servers import LiveServer
 
 
 async def _gateway(tmp_path: Path, name: str, lane: bool) -> Gateway:
     gateway = Gateway(f"sqlite+aiosqlite:///{tmp_path / name}.db")
     if not lane:
-        # Before the first request, while Starlette has not yet built its middleware stack.
-        gateway.app.user_middleware = [
-            m for m in gateway.app.user_middleware if m.cls is not CommandLane
-        ]
+        gateway.app = create_app(gateway.settings, command_lane=False)
+        gateway.server = LiveServer(gateway.app, gateway.sock)
     return await gateway.start()
 
 
@@ -91,3 +90,27 @@ async def test_what_the_lane_does_not_match_reaches_the_router(
     assert (wrong_method.status_code, wrong_method.json()["status_code"]) == (405, 2000)
     assert (deeper.status_code, deeper.json()["status_code"]) == (404, 2000)
     assert wrong_method.headers["x-request-id"]  # the request-id middleware still wraps both
+
+
+async def test_an_unexpected_error_is_an_ocpi_500_on_both_paths(
+    pair: tuple[Gateway, Gateway], emsp: FakeEmsp, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("disk on fire")
+
+    answers = []
+    for gateway in pair:
+        await emsp.register(gateway.base_url, await gateway.add_party(), "2.2.1")
+        gateway.state.commands.submit = broken
+        start = start_session("2.2.1", emsp.response_url("START_SESSION"), "CP-1")
+        async with httpx.AsyncClient(headers=emsp.headers()) as client:
+            answer = await client.post(
+                f"{gateway.base_url}/ocpi/cpo/2.2.1/commands/START_SESSION", json=start
+            )
+        answers.append(answer)
+    for answer in answers:
+        assert answer.status_code == 500
+        assert answer.json()["status_code"] == 3000
+        assert "disk on fire" not in answer.text  # details go to the log, not to the caller
+        assert answer.headers["x-request-id"]
+    assert "disk on fire" in caplog.text

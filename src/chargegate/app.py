@@ -40,6 +40,7 @@ from chargegate.delivery.client import PeerClient
 from chargegate.delivery.worker import DeliveryWorker
 from chargegate.domain.emsp_commands import EmspRequestError
 from chargegate.emsp_side import EmspSide
+from chargegate.gateway_app import GatewayApp
 from chargegate.ocpi import cdrs as ocpi_cdrs
 from chargegate.ocpi import commands as ocpi_commands
 from chargegate.ocpi import credentials as ocpi_credentials
@@ -47,10 +48,13 @@ from chargegate.ocpi import locations as ocpi_locations
 from chargegate.ocpi import sessions as ocpi_sessions
 from chargegate.ocpi import status
 from chargegate.ocpi import versions as ocpi_versions
-from chargegate.ocpi.command_lane import CommandLane
 from chargegate.ocpi.emsp.routes import router as ocpi_emsp_router
-from chargegate.ocpi.envelope import OcpiError, error_response, validation_message
-from chargegate.ocpi.middleware import OcpiRequestIds
+from chargegate.ocpi.envelope import (
+    OcpiError,
+    error_response,
+    internal_error_response,
+    validation_message,
+)
 from chargegate.ocpi.wire import OcpiWire
 from chargegate.ocpp.endpoint import ocpp_websocket
 from chargegate.service.commands import CommandService
@@ -76,7 +80,9 @@ async def _every(seconds: float, job: Callable[[], Awaitable[object]], name: str
         await asyncio.sleep(seconds)
 
 
-def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, migrate: bool = True, command_lane: bool = True
+) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -182,15 +188,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             await peer_client.aclose()
             await engine.dispose()
 
-    app = FastAPI(
+    app = GatewayApp(
+        command_lane=command_lane,
         title="chargegate",
         version=__version__,
         summary="OCPI remote commands carried to OCPP charge points, results carried back.",
         lifespan=lifespan,
     )
-    # Added first, so it runs inside OcpiRequestIds (Starlette wraps the last added outermost).
-    app.add_middleware(CommandLane)
-    app.add_middleware(OcpiRequestIds)
 
     @app.exception_handler(OcpiError)
     async def _ocpi_error(request: Request, exc: OcpiError) -> Response:
@@ -217,9 +221,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(
-            OcpiError(status.SERVER_ERROR, "internal error; the operator has the details", 500)
-        )
+        return internal_error_response()
 
     app.include_router(ocpi_versions.router)
     app.include_router(ocpi_credentials.router)

@@ -74,6 +74,13 @@ def error_response(error: OcpiError) -> Response:
     )
 
 
+def internal_error_response() -> Response:
+    """An unexpected error's answer: the details go to the log, not to the caller."""
+    return error_response(
+        OcpiError(status.SERVER_ERROR, "internal error; the operator has the details", 500)
+    )
+
+
 async def read_json(request: Request) -> Any:
     """The request body as JSON; HTTP 400 with 2001 when it is not JSON (spec: MUST)."""
     raw = await request.body()
