@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import ocpp.exceptions
 import ocpp.messages
 import pytest
 from ocpp.exceptions import FormatViolationError, ProtocolError, TypeConstraintViolationError
@@ -132,3 +133,37 @@ def test_a_valid_frame_passes_and_keeps_its_payload() -> None:
     result.action = "RemoteStartTransaction"
     ocpp.messages._validate_payload(result, "1.6")
     assert result.payload == {"status": "Accepted"}
+
+
+def _remote_start(limit: Any) -> Call:
+    period = {"startPeriod": 0, "limit": limit}
+    profile = {
+        "chargingProfileId": 1,
+        "stackLevel": 0,
+        "chargingProfilePurpose": "TxProfile",
+        "chargingProfileKind": "Relative",
+        "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [period]},
+    }
+    return _call("RemoteStartTransaction", {"idTag": "TAG", "chargingProfile": profile})
+
+
+def test_decimal_limits_still_take_the_librarys_decimal_path() -> None:
+    """1.6 limits are multiples of 0.1: 21.4 passes only when read as a Decimal."""
+    ocpp.messages._validate_payload(_remote_start(21.4), "1.6")
+    with pytest.raises(FormatViolationError):
+        ocpp.messages._validate_payload(_remote_start(21.45), "1.6")
+
+
+def test_a_payload_without_floats_is_validated_untouched() -> None:
+    call = _remote_start(32)
+    ocpp.messages._validate_payload(call, "1.6")
+    assert call.payload["chargingProfile"]["chargingSchedule"]["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": 32}
+    ]
+    with pytest.raises(TypeConstraintViolationError):
+        ocpp.messages._validate_payload(_call("RemoteStartTransaction", {"idTag": 7}), "1.6")
+
+
+def test_an_action_without_a_schema_is_the_librarys_not_implemented() -> None:
+    with pytest.raises(ocpp.exceptions.NotImplementedError):
+        ocpp.messages._validate_payload(_call("FlyToTheMoon", {}), "1.6")
