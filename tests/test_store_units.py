@@ -19,11 +19,13 @@ from chargegate.domain.clock import as_utc
 from chargegate.service.outbox import outbox_values
 from chargegate.store import command_sql, db
 from chargegate.store.command_sql import Decision
+from chargegate.store.compiled_statement import CompiledStatement
 from chargegate.store.models import Command, Connector, Outbox, Party, Station
-from chargegate.store.sqlite_statements import SqliteStatement
-from chargegate.store.units import Executor, Units
+from chargegate.store.units import Executor, Units, atomic_alone
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=UTC)
+# Units' statements are module constants (compiled ones are cached by the statement's id).
+_INSERT_COMMANDS = command_sql.commands.insert()
 
 
 class Store:
@@ -199,6 +201,23 @@ async def test_a_failing_unit_leaves_nothing_written(store: Store) -> None:
     await store.units.run(command_sql.record_command, _command("c-3"))
 
 
+async def test_a_unit_atomic_alone_still_writes_all_or_nothing(store: Store) -> None:
+    """On PostgreSQL such a unit runs without BEGIN/COMMIT: its one statement (here an
+    executemany) must still apply whole or not at all."""
+
+    @atomic_alone
+    def record_many(x: Executor, ids: list[str]) -> None:
+        x.many(_INSERT_COMMANDS, [_command(i) for i in ids])
+
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        await store.units.run(record_many, ["m-1", "m-2", "m-1"])
+    async with store.sessions() as s:
+        assert set(await s.scalars(select(Command.id))) == set()
+    await store.units.run(record_many, ["m-1", "m-2"])
+    async with store.sessions() as s:
+        assert set(await s.scalars(select(Command.id))) == {"m-1", "m-2"}
+
+
 async def test_units_at_once_each_succeed_or_fail_alone(store: Store) -> None:
     """On SQLite the units arriving together share one trip and one commit (store/units.py):
     a failing one must still roll back alone, and each caller hear only of its own."""
@@ -282,6 +301,6 @@ def test_an_insert_must_give_every_column_with_a_default() -> None:
     from sqlalchemy.dialects import sqlite
 
     with pytest.raises(ValueError, match="attempts"):
-        SqliteStatement(
+        CompiledStatement(
             command_sql.outbox.insert(), sqlite.dialect(), keys=["kind", "party_id", "url"]
         )

@@ -18,7 +18,7 @@ from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from chargegate.domain.evse import connector_number_of
 
 from .models import Command, Connector, Outbox, Party, Station, table_of
-from .units import Executor, first
+from .units import Executor, atomic_alone, first
 
 stations = table_of(Station)
 connectors = table_of(Connector)
@@ -103,6 +103,7 @@ class Target:
     connector: Any | None
 
 
+@atomic_alone  # reads only
 def find_target(
     x: Executor, location_id: str, evse_uid: str | None, case_insensitive: bool
 ) -> Target:
@@ -129,6 +130,7 @@ def find_target(
     return Target(station, connector)
 
 
+@atomic_alone
 def record_command(x: Executor, values: Mapping[str, Any]) -> None:
     x.rows(_INSERT_COMMAND, values)
 
@@ -189,5 +191,6 @@ def insert_outbox(x: Executor, values: Mapping[str, Any]) -> int:
     return int(row.id)
 
 
+@atomic_alone
 def mark_delivered(x: Executor, ids: Sequence[int], now: datetime) -> None:
     x.many(_DELIVERED, [{"row_id": row_id, "now": now} for row_id in ids])

@@ -1,16 +1,16 @@
-"""A Core statement compiled once for SQLite and run with sqlite3 directly, converting values
-the way SQLAlchemy does.
+"""A Core statement compiled once for one dialect, to be run by the driver directly (sqlite3,
+asyncpg), converting values the way SQLAlchemy does.
 
 Why: on the hot path SQLAlchemy's per-execution work (execution context, result set-up,
-events, the greenlet hand-off) cost several times what SQLite spends on the statement. Here the
-statement's text, parameter order and type conversions come from SQLAlchemy once (its compiler
-and each column type's own bind and result processors, so what is written and read back is
-byte-for-byte what the ORM writes and reads), and each execution is a plain cursor call.
+events, parameter processing per call) cost several times what the database spends on the
+statement. Here the statement's text, parameter order and type conversions come from
+SQLAlchemy once (its compiler, with the dialect's bind casts, and each column type's own bind
+and result processors, so what is written and read back is byte-for-byte what the ORM writes
+and reads), and each execution is one driver call (store/units.py's executors).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -23,7 +23,7 @@ from sqlalchemy.sql.elements import ClauseElement
 Processor = Callable[[Any], Any] | None
 
 
-class SqliteStatement:
+class CompiledStatement:
     def __init__(
         self, statement: Executable, dialect: Dialect, keys: Iterable[str] | None = None
     ) -> None:
@@ -57,7 +57,7 @@ class SqliteStatement:
             out.append(process(value) if process is not None else value)
         return tuple(out)
 
-    def row(self, raw: tuple[Any, ...]) -> Any:
+    def row(self, raw: Iterable[Any]) -> Any:
         """A row with the columns as attributes, like a Core Row."""
         return self._row(
             *(
@@ -65,11 +65,3 @@ class SqliteStatement:
                 for value, process in zip(raw, self._results, strict=True)
             )
         )
-
-    def execute(self, cursor: sqlite3.Cursor, values: Mapping[str, Any]) -> list[Any]:
-        cursor.execute(self.sql, self.parameters(values))
-        # RETURNING rows must all be read before the transaction can commit.
-        return [self.row(raw) for raw in cursor.fetchall()] if cursor.description else []
-
-    def execute_many(self, cursor: sqlite3.Cursor, rows: Iterable[Mapping[str, Any]]) -> None:
-        cursor.executemany(self.sql, [self.parameters(values) for values in rows])
