@@ -135,14 +135,16 @@ def _result_row(command: Any, party_version: str | None) -> dict[str, Any]:
 async def test_a_recorded_and_decided_command_reads_back_as_the_orm_writes_it(
     store: Store,
 ) -> None:
-    await store.units.run(command_sql.record_command, _command("c-1"))
+    # Sent in 2.2.1 by a peer now registered with 2.1.1: the result goes the party's way.
+    await store.units.run(command_sql.record_command, {**_command("c-1"), "ocpi_version": "2.2.1"})
     decided = await store.units.run(command_sql.decide, _decision("c-1"), _result_row)
     assert decided is not None
     # The row the unit returns: typed values, not SQLite's stored text.
     assert decided.command.request == _command("c-1")["request"]
     assert as_utc(decided.command.deadline) == NOW + timedelta(seconds=30)
     assert decided.command.result == "ACCEPTED"
-    # The party's version came from its row, inside the same transaction.
+    # The party's version came from its row (not the command's), in the same statement.
+    assert decided.command.ocpi_version == "2.2.1"
     assert decided.outbox["ocpi_version"] == "2.1.1"
 
     async with store.sessions() as s:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, literal_column, or_, select, update
 
 from chargegate.domain.evse import connector_number_of
 
@@ -78,10 +78,19 @@ _RESOLVE = (
         station_status=bindparam("new_station_status"),
         resolved_at=bindparam("now"),
     )
-    .returning(*commands.c)
 )
+_RESOLVE_RETURNING = _RESOLVE.returning(*commands.c)
+# The peer's OCPI version comes back with the row: one statement fewer per command. The outer
+# column is spelt out because SQLite's RETURNING drops table names, and parties has a party_id
+# column of its own that an unqualified name would mean.
+_PARTY_VERSION = (
+    select(parties.c.ocpi_version)
+    .where(parties.c.id == literal_column(f"{commands.name}.{commands.c.party_id.name}"))
+    .scalar_subquery()
+    .label("party_version")
+)
+_RESOLVE_FOR_RESULT = _RESOLVE.returning(*commands.c, _PARTY_VERSION)
 _INSERT_OUTBOX = insert(outbox).returning(outbox.c.id)
-_PARTY_VERSION = select(parties.c.ocpi_version).where(parties.c.id == bindparam("party_id"))
 # One row per id (executemany): plain binds compile the same for every engine.
 _DELIVERED = (
     update(outbox)
@@ -159,30 +168,29 @@ OutboxFor = Callable[[Any, str | None], dict[str, Any]]
 def resolve_command(x: Executor, decision: Decision) -> Any | None:
     """Move a pending command to its outcome; None if it was no longer pending (decided
     elsewhere first). The whole row comes back for what follows."""
-    return first(
-        x,
-        _RESOLVE,
-        {
-            "command_id": decision.command_id,
-            "pending": decision.pending,
-            "new_state": decision.state,
-            "new_result": decision.result,
-            "new_message": decision.message,
-            "new_station_status": decision.station_status,
-            "now": decision.now,
-        },
-    )
+    return first(x, _RESOLVE_RETURNING, _resolve_values(decision))
+
+
+def _resolve_values(decision: Decision) -> dict[str, Any]:
+    return {
+        "command_id": decision.command_id,
+        "pending": decision.pending,
+        "new_state": decision.state,
+        "new_result": decision.result,
+        "new_message": decision.message,
+        "new_station_status": decision.station_status,
+        "now": decision.now,
+    }
 
 
 def decide(x: Executor, decision: Decision, outbox_for: OutboxFor) -> Decided | None:
     """The command's one outcome and the request that reports it, in one transaction.
     `outbox_for(command, party_version)` builds that request's row (pure: on SQLite it runs on
     the database thread)."""
-    command = resolve_command(x, decision)
+    command = first(x, _RESOLVE_FOR_RESULT, _resolve_values(decision))
     if command is None:
         return None
-    party = first(x, _PARTY_VERSION, {"party_id": command.party_id})
-    values = outbox_for(command, party.ocpi_version if party is not None else None)
+    values = outbox_for(command, command.party_version)
     return Decided(command, insert_outbox(x, values), values)
 
 
