@@ -6,7 +6,6 @@ from types import ModuleType
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import ValidationError
 from starlette.responses import Response
 
 from chargegate.domain.commands import Peer
@@ -14,7 +13,7 @@ from chargegate.service.parties import Caller
 
 from . import status
 from .auth import registered
-from .envelope import OcpiError, ocpi_response, read_json, validation_message
+from .envelope import OcpiError, ocpi_response, read_model
 from .routing_headers import response_routing_headers
 from .v211 import commands as v211
 from .v221 import commands as v221
@@ -103,13 +102,7 @@ async def command_answer(request: Request, version: str, command: str) -> Respon
             http_status=404,
             headers=headers,
         )
-    body = await read_json(request)
-    try:
-        parsed = model.model_validate(body)
-    except ValidationError as exc:
-        raise OcpiError(
-            status.INVALID_PARAMETERS, validation_message(exc), headers=headers
-        ) from exc
+    parsed = await read_model(request, model, headers)
     app = request.app.state
     reply = await app.commands.submit(
         peer_of(caller, version),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from chargegate.service.parties import Caller
@@ -14,7 +14,7 @@ from chargegate.settings import Settings
 from . import status
 from .auth import AnyCaller
 from .client import PeerApiError, discover
-from .envelope import NotRegistered, OcpiError, ocpi_response, read_json, validation_message
+from .envelope import NotRegistered, OcpiError, ocpi_response, read_model
 from .versions import VERSIONS, base
 
 router = APIRouter(prefix="/ocpi", tags=["OCPI credentials"])
@@ -83,12 +83,10 @@ def _check_version(version: str) -> None:
 
 async def _handshake(request: Request, version: str, caller: Caller) -> Response:
     """Read the peer's credentials, call its versions with token B, answer with a new token C."""
-    body = await read_json(request)
-    model = Credentials211 if version == "2.1.1" else Credentials221
-    try:
-        creds = model.model_validate(body)
-    except ValidationError as exc:
-        raise OcpiError(status.INVALID_PARAMETERS, validation_message(exc)) from exc
+    model: type[Credentials211 | Credentials221] = (
+        Credentials211 if version == "2.1.1" else Credentials221
+    )
+    creds = await read_model(request, model)
     party = caller.party
     if isinstance(creds, Credentials211):
         identities = {(creds.country_code.upper(), creds.party_id.upper())}

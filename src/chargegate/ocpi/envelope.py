@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from chargegate.domain.clock import ocpi_datetime, utcnow
 
 from . import status
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class OcpiError(Exception):
@@ -91,6 +94,27 @@ async def read_json(request: Request) -> Any:
             status.INVALID_PARAMETERS,
             f"request body is not valid JSON: {exc}",
             http_status=400,
+        ) from exc
+
+
+async def read_model(request: Request, model: type[M], headers: dict[str, str] | None = None) -> M:
+    """The request body as `model`: HTTP 400 with 2001 when it is not JSON, 2001 naming the
+    fields when it does not fit. Parsed by pydantic straight from the bytes (one pass in
+    Rust instead of json.loads and then validating the dicts: measurable on the command POST)."""
+    raw = await request.body()
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = exc.errors()
+        if errors and errors[0]["type"] == "json_invalid":
+            raise OcpiError(
+                status.INVALID_PARAMETERS,
+                f"request body is not valid JSON: {errors[0]['msg']}",
+                http_status=400,
+                headers=headers,
+            ) from exc
+        raise OcpiError(
+            status.INVALID_PARAMETERS, validation_message(exc), headers=headers
         ) from exc
 
 
