@@ -14,6 +14,8 @@ from chargegate.domain.clock import utcnow
 from chargegate.ocpi.tokens import new_token, token_hash
 from chargegate.store.models import Party
 
+from .single_flight import SingleFlight
+
 # How long a token's owner is remembered; another node's revocation takes effect within it.
 CALLER_CACHE_SECONDS = 5.0
 
@@ -68,6 +70,9 @@ class PartyService:
     ) -> None:
         self._sessions = sessions
         self._callers: dict[tuple[str, ...], tuple[float, Caller]] = {}
+        self._lookups: SingleFlight[tuple[str, ...], Caller | None] = SingleFlight()
+        # Bumped on every registration change: a lookup that started before one keeps nothing.
+        self._generation = 0
         self.cache = cache or PartyCache()
 
     async def add(
@@ -118,12 +123,21 @@ class PartyService:
         cached = self._callers.get(key)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        caller = await self._lookup(candidates)
-        if caller is not None:
+        return await self._lookups.run(key, lambda: self._lookup_and_keep(key, self._generation))
+
+    async def _lookup_and_keep(self, key: tuple[str, ...], generation: int) -> Caller | None:
+        caller = await self._lookup(list(key))
+        if caller is not None and generation == self._generation:
             if len(self._callers) > 10_000:
                 self._callers.clear()
             self._callers[key] = (time.monotonic() + CALLER_CACHE_SECONDS, caller)
         return caller
+
+    def _forget(self) -> None:
+        self._generation += 1
+        self._callers.clear()
+        self._lookups.forget()
+        self.cache.clear()
 
     async def _lookup(self, candidates: list[str]) -> Caller | None:
         hashes = {token_hash(c): c for c in candidates}
@@ -154,8 +168,7 @@ class PartyService:
     ) -> str:
         """Store what the handshake learnt, void token A and the old token C; return a new C."""
         token_c = new_token()
-        self._callers.clear()
-        self.cache.clear()
+        self._forget()
         async with self._sessions.begin() as s:
             party = await s.get(Party, party_pk)
             assert party is not None
@@ -168,14 +181,15 @@ class PartyService:
             party.token_c_hash = token_hash(token_c)
             party.state = "REGISTERED"
             party.registered_at = utcnow()
+        self._forget()  # what was looked up while the change was being written is stale too
         return token_c
 
     async def unregister(self, party_pk: int) -> None:
-        self._callers.clear()
-        self.cache.clear()
+        self._forget()
         async with self._sessions.begin() as s:
             party = await s.get(Party, party_pk)
             assert party is not None
             party.token_c_hash = None
             party.token_b = None
             party.state = "UNREGISTERED"
+        self._forget()
