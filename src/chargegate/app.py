@@ -89,7 +89,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
             await db.upgrade_async(settings.database_url)
-        engine = db.make_engine(settings.database_url)
+        engine = db.make_engine(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
         sessions = db.make_sessionmaker(engine)
         http = httpx.AsyncClient(
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=100)

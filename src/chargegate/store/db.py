@@ -27,7 +27,13 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 PING_AFTER_IDLE = 10.0
 
 
-def make_engine(url: str, ping_after_idle: float = PING_AFTER_IDLE) -> AsyncEngine:
+def make_engine(
+    url: str,
+    ping_after_idle: float = PING_AFTER_IDLE,
+    pool_size: int = 20,
+    max_overflow: int = 20,
+) -> AsyncEngine:
+    """`pool_size` and `max_overflow` apply to PostgreSQL; SQLite has one connection."""
     if url.startswith("sqlite"):
         engine = create_async_engine(
             url,
@@ -52,7 +58,7 @@ def make_engine(url: str, ping_after_idle: float = PING_AFTER_IDLE) -> AsyncEngi
             cursor.close()
 
         return engine
-    engine = create_async_engine(url, pool_size=20, max_overflow=20)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow)
     _ping_when_idle(engine.sync_engine, ping_after_idle)
     return engine
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
+import asyncpg
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -184,8 +185,10 @@ class Units:
                 result: T = await greenlet_spawn(lambda: unit(executor, *args, **kwargs))
             return result
         except BaseException as exc:
-            if connection.is_closed():
-                # What SQLAlchemy does on a disconnect: the pool must not hand it out again.
+            if connection.is_closed() or not isinstance(exc, asyncpg.PostgresError):
+                # Not an error the server reported (the connection dropped, the protocol lost
+                # its place, the call was cancelled mid-statement): as SQLAlchemy does on a
+                # disconnect, the pool must not hand this connection out again.
                 proxied.invalidate(exc if isinstance(exc, Exception) else None)
             raise
         finally:
