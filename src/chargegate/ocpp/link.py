@@ -46,6 +46,10 @@ class Replies:
         self._waiting: dict[str, asyncio.Future[Any]] = {}
         self._closed = False
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def expect(self, unique_id: str) -> asyncio.Future[Any]:
         if self._closed:
             raise ConnectionLost("connection closed")
@@ -93,7 +97,6 @@ class StationLinkMixin:
         super().__init__(station_id, connection, response_timeout=24 * 3600)  # type: ignore[call-arg]
         self._events = events
         self._heartbeat_interval = heartbeat_interval
-        self._closed = asyncio.Event()
         self._replies = Replies()
         self._response_queue = self._replies  # where the library's read loop puts answers
 
@@ -101,18 +104,16 @@ class StationLinkMixin:
         try:
             await self.start()  # type: ignore[attr-defined]
         finally:
-            self._closed.set()
             self._replies.close()
 
     async def disconnect(self, reason: str) -> None:
-        self._closed.set()
         self._replies.close()
         with contextlib.suppress(Exception):
             await self._connection.close(code=1000, reason=reason)
 
     async def execute(self, request: StationRequest, timeout: float) -> StationReply:
         """Send one call; waiting for the station's one-call-at-a-time lock counts too."""
-        if self._closed.is_set():
+        if self._replies.closed:
             return StationReply(Outcome.CONNECTION_LOST, description="connection closed")
         payload = self.table.to_call(request)
         unique_id = str(uuid.uuid4())

@@ -94,6 +94,16 @@ class _CompiledExecutor:
             self._compiled[key] = found
         return found
 
+    def _batch(
+        self, statement: Executable, rows: Iterable[Mapping[str, Any]]
+    ) -> tuple[str, list[tuple[Any, ...]]] | None:
+        """An executemany's SQL and parameter rows; None when there are no rows."""
+        batch = list(rows)
+        if not batch:
+            return None
+        compiled = self._statement(statement, batch[0].keys())
+        return compiled.sql, [compiled.parameters(values) for values in batch]
+
 
 class SqliteExecutor(_CompiledExecutor):
     def __init__(self, cursor: sqlite3.Cursor, compiled: Compiled, dialect: Dialect) -> None:
@@ -109,10 +119,9 @@ class SqliteExecutor(_CompiledExecutor):
         return [compiled.row(raw) for raw in self._cursor.fetchall()]
 
     def many(self, statement: Executable, rows: Iterable[Mapping[str, Any]]) -> None:
-        batch = list(rows)
-        if batch:
-            compiled = self._statement(statement, batch[0].keys())
-            self._cursor.executemany(compiled.sql, [compiled.parameters(v) for v in batch])
+        batch = self._batch(statement, rows)
+        if batch is not None:
+            self._cursor.executemany(*batch)
 
 
 class AsyncpgExecutor(_CompiledExecutor):
@@ -128,11 +137,9 @@ class AsyncpgExecutor(_CompiledExecutor):
         return [compiled.row(record) for record in records]
 
     def many(self, statement: Executable, rows: Iterable[Mapping[str, Any]]) -> None:
-        batch = list(rows)
-        if batch:
-            compiled = self._statement(statement, batch[0].keys())
-            parameters = [compiled.parameters(v) for v in batch]
-            await_only(self._connection.executemany(compiled.sql, parameters))
+        batch = self._batch(statement, rows)
+        if batch is not None:
+            await_only(self._connection.executemany(*batch))
 
 
 @dataclass(slots=True)
