@@ -190,6 +190,25 @@ async def test_a_command_is_decided_once(store: Store) -> None:
     assert queued == 1
 
 
+async def test_racing_decisions_decide_once(store: Store) -> None:
+    """On PostgreSQL each decision reads the command and then writes in one statement, on
+    connections of their own: all of them read it pending, one write wins."""
+    await store.units.run(command_sql.record_command, _command("c-race"))
+    results = ["ACCEPTED", "REJECTED", "TIMEOUT", "FAILED"] * 3
+    decided = await asyncio.gather(
+        *(store.units.run(command_sql.decide, _decision("c-race", r), _result_row) for r in results)
+    )
+    winners = [d for d in decided if d is not None]
+    assert len(winners) == 1
+    async with store.sessions() as s:
+        command = await s.get(Command, "c-race")
+        queued = list(await s.scalars(select(Outbox)))
+    assert command is not None and command.result == winners[0].command.result
+    assert [(q.id, q.body["result"]) for q in queued] == [
+        (winners[0].outbox_id, winners[0].command.result)
+    ]
+
+
 async def test_a_failing_unit_leaves_nothing_written(store: Store) -> None:
     def record_then_fail(x: Executor) -> None:
         command_sql.record_command(x, _command("c-3"))
