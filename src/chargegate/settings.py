@@ -14,11 +14,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CHARGEGATE_", extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///./chargegate.db"
-    # PostgreSQL connections per node: kept open, and opened beyond that under load (SQLite
-    # always has one). Each command holds one briefly several times; at 200 commands in flight
-    # 20 + 20 made requests queue for a connection (README, Performance).
-    database_pool_size: int = Field(20, ge=1)
-    database_max_overflow: int = Field(20, ge=0)
+    # PostgreSQL connections per node: kept open, and opened beyond that under load but closed
+    # again when returned (SQLite always has one). Each command holds one briefly several
+    # times. Overflow connections churn under load (a new connection is several round trips):
+    # 40 kept measured 21 % more commands/s than 20 kept + 20 overflow at 200 in flight.
+    database_pool_size: int = Field(40, ge=1)
+    database_max_overflow: int = Field(0, ge=0)
     public_url: str = "http://127.0.0.1:8080"
     country_code: str = Field("NL", min_length=2, max_length=2)
     party_id: str = Field("CGW", min_length=3, max_length=3)

@@ -30,8 +30,8 @@ PING_AFTER_IDLE = 10.0
 def make_engine(
     url: str,
     ping_after_idle: float = PING_AFTER_IDLE,
-    pool_size: int = 20,
-    max_overflow: int = 20,
+    pool_size: int = 40,
+    max_overflow: int = 0,
 ) -> AsyncEngine:
     """`pool_size` and `max_overflow` apply to PostgreSQL; SQLite has one connection."""
     if url.startswith("sqlite"):
