@@ -4,11 +4,13 @@ by token, on a cache miss under load, asks the database once (service/parties.py
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chargegate.service.parties import PartyService
 from chargegate.service.single_flight import SingleFlight
@@ -83,23 +85,52 @@ async def test_forget_makes_the_next_caller_start_afresh() -> None:
     assert sorted(await asyncio.gather(before, after)) == ["answer 1", "answer 2"]
 
 
-async def test_a_burst_of_requests_looks_the_token_up_once(tmp_path: Path) -> None:
+@pytest.fixture
+async def parties(tmp_path: Path) -> AsyncIterator[tuple[PartyService, AsyncEngine]]:
+    """A party service on a database of its own."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'parties.db'}"
     await db.upgrade_async(url)
     engine = db.make_engine(url)
     try:
-        parties = PartyService(db.make_sessionmaker(engine))
-        _, token_a = await parties.add(role="EMSP", country_code="NL", party_id="EMS")
-        lookups: list[str] = []
-
-        @event.listens_for(engine.sync_engine, "before_cursor_execute")
-        def _seen(_conn: Any, _cursor: Any, statement: str, *args: Any) -> None:
-            if statement.lstrip().upper().startswith("SELECT") and "parties" in statement:
-                lookups.append(statement)
-
-        callers = await asyncio.gather(*(parties.by_token([token_a]) for _ in range(50)))
-        assert {c.party.party_id for c in callers if c is not None} == {"EMS"}
-        assert len(lookups) == 1
-        assert await parties.by_token(["no-such-token"]) is None
+        yield PartyService(db.make_sessionmaker(engine)), engine
     finally:
         await engine.dispose()
+
+
+def _party_reads(engine: AsyncEngine) -> list[str]:
+    """The SELECTs on parties run from now on."""
+    lookups: list[str] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _seen(_conn: Any, _cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "parties" in statement:
+            lookups.append(statement)
+
+    return lookups
+
+
+async def test_a_burst_of_requests_looks_the_token_up_once(
+    parties: tuple[PartyService, AsyncEngine],
+) -> None:
+    service, engine = parties
+    _, token_a = await service.add(role="EMSP", country_code="NL", party_id="EMS")
+    lookups = _party_reads(engine)
+    callers = await asyncio.gather(*(service.by_token([token_a]) for _ in range(50)))
+    assert {c.party.party_id for c in callers if c is not None} == {"EMS"}
+    assert len(lookups) == 1
+    assert await service.by_token(["no-such-token"]) is None
+
+
+async def test_a_burst_of_results_reads_their_party_once(
+    parties: tuple[PartyService, AsyncEngine],
+) -> None:
+    service, engine = parties
+    party, _ = await service.add(role="EMSP", country_code="NL", party_id="EMS")
+    lookups = _party_reads(engine)
+    sessions = db.make_sessionmaker(engine)
+    loaded = await asyncio.gather(*(service.cache.load(sessions, party.id) for _ in range(50)))
+    assert {p.party_id for p in loaded if p is not None} == {"EMS"}
+    assert len(lookups) == 1
+    service.cache.clear()  # a registration change: the next caller reads afresh
+    assert await service.cache.load(sessions, party.id) is not None
+    assert len(lookups) == 2

@@ -127,10 +127,10 @@ class StationLinkMixin:
             await validate_payload(call, self._ocpp_version)
             async with asyncio.timeout(timeout):
                 async with self._call_lock:
-                    reply = self._replies.expect(unique_id)
+                    answered = self._replies.expect(unique_id)
                     try:
                         await self._send_call(call.to_json())
-                        response = await reply
+                        response = await answered
                     finally:
                         self._replies.forget(unique_id)
             if response.message_type_id == MessageType.CallError:
@@ -152,8 +152,8 @@ class StationLinkMixin:
             )
         result_class = getattr(self._call_result, call.action)
         result = result_class(**camel_to_snake_case(response.payload))
-        reply_: StationReply = self.table.to_reply(result, unique_id)
-        return reply_
+        reply: StationReply = self.table.to_reply(result, unique_id)
+        return reply
 
     async def _send_call(self, frame: str) -> None:
         try:

@@ -45,7 +45,6 @@ from .outbox import OutboxRow, enqueue, outbox_values
 from .parties import PartyCache
 from .ports import DeliverNow, OutboxSignal, PeerWire
 from .pushes import PeerPushes
-from .single_flight import SingleFlight
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +106,6 @@ class CommandService:
         """With `deliver_now`, a result is POSTed by the task that decided it, right after its
         commit, instead of waiting for the delivery worker's next round."""
         self._parties = parties or PartyCache()
-        self._party_loads: SingleFlight[int, Party | None] = SingleFlight()
         self._units = units
         self._settings = settings
         self._sessions = sessions
@@ -485,15 +483,9 @@ class CommandService:
         return row, command.party_id, queued_more
 
     async def _party(self, party_id: int) -> Party:
-        party = self._parties.peek(party_id)
-        if party is None:
-            party = await self._party_loads.run(party_id, lambda: self._load_party(party_id))
+        party = await self._parties.load(self._sessions, party_id)
         assert party is not None
         return party
-
-    async def _load_party(self, party_id: int) -> Party | None:
-        async with self._sessions() as s:
-            return await self._parties.get(s, party_id)
 
     async def _after_effects(
         self, s: AsyncSession, command: Any, result: CommandResultType

@@ -41,6 +41,7 @@ class PartyCache:
 
     def __init__(self) -> None:
         self._parties: dict[int, tuple[float, Party]] = {}
+        self._loads: SingleFlight[int, Party | None] = SingleFlight()
 
     def peek(self, party_id: int) -> Party | None:
         """The cached party, if it is still fresh; no database."""
@@ -60,8 +61,23 @@ class PartyCache:
             self._parties[party_id] = (time.monotonic() + CALLER_CACHE_SECONDS, party)
         return party
 
+    async def load(self, sessions: async_sessionmaker[AsyncSession], party_id: int) -> Party | None:
+        """`get` through a session of its own; callers asking for one party at once share one
+        read (when the entry expires under load, every result in flight asks)."""
+        cached = self.peek(party_id)
+        if cached is not None:
+            return cached
+        return await self._loads.run(party_id, lambda: self._load(sessions, party_id))
+
+    async def _load(
+        self, sessions: async_sessionmaker[AsyncSession], party_id: int
+    ) -> Party | None:
+        async with sessions() as s:
+            return await self.get(s, party_id)
+
     def clear(self) -> None:
         self._parties.clear()
+        self._loads.forget()
 
 
 class PartyService:

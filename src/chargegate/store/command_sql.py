@@ -68,6 +68,15 @@ def _connector_statement(case_insensitive: bool, by_number: bool) -> Any:
 _STATION = {ci: _station_statement(ci) for ci in (False, True)}
 _CONNECTOR = {(ci, n): _connector_statement(ci, n) for ci in (False, True) for n in (False, True)}
 _INSERT_COMMAND = insert(commands)
+# The peer's OCPI version comes back with the resolved row: one statement fewer per command.
+# The outer column is spelt out because SQLite's RETURNING drops table names, and parties has a
+# party_id column of its own that an unqualified name would mean.
+_PARTY_VERSION = (
+    select(parties.c.ocpi_version)
+    .where(parties.c.id == literal_column(f"{commands.name}.{commands.c.party_id.name}"))
+    .scalar_subquery()
+    .label("party_version")
+)
 _RESOLVE = (
     update(commands)
     .where(commands.c.id == bindparam("command_id"), commands.c.state == bindparam("pending"))
@@ -78,18 +87,8 @@ _RESOLVE = (
         station_status=bindparam("new_station_status"),
         resolved_at=bindparam("now"),
     )
+    .returning(*commands.c, _PARTY_VERSION)
 )
-_RESOLVE_RETURNING = _RESOLVE.returning(*commands.c)
-# The peer's OCPI version comes back with the row: one statement fewer per command. The outer
-# column is spelt out because SQLite's RETURNING drops table names, and parties has a party_id
-# column of its own that an unqualified name would mean.
-_PARTY_VERSION = (
-    select(parties.c.ocpi_version)
-    .where(parties.c.id == literal_column(f"{commands.name}.{commands.c.party_id.name}"))
-    .scalar_subquery()
-    .label("party_version")
-)
-_RESOLVE_FOR_RESULT = _RESOLVE.returning(*commands.c, _PARTY_VERSION)
 _INSERT_OUTBOX = insert(outbox).returning(outbox.c.id)
 # One row per id (executemany): plain binds compile the same for every engine.
 _DELIVERED = (
@@ -167,27 +166,28 @@ OutboxFor = Callable[[Any, str | None], dict[str, Any]]
 
 def resolve_command(x: Executor, decision: Decision) -> Any | None:
     """Move a pending command to its outcome; None if it was no longer pending (decided
-    elsewhere first). The whole row comes back for what follows."""
-    return first(x, _RESOLVE_RETURNING, _resolve_values(decision))
-
-
-def _resolve_values(decision: Decision) -> dict[str, Any]:
-    return {
-        "command_id": decision.command_id,
-        "pending": decision.pending,
-        "new_state": decision.state,
-        "new_result": decision.result,
-        "new_message": decision.message,
-        "new_station_status": decision.station_status,
-        "now": decision.now,
-    }
+    elsewhere first). The whole row comes back for what follows, with its peer's current OCPI
+    version as `party_version`."""
+    return first(
+        x,
+        _RESOLVE,
+        {
+            "command_id": decision.command_id,
+            "pending": decision.pending,
+            "new_state": decision.state,
+            "new_result": decision.result,
+            "new_message": decision.message,
+            "new_station_status": decision.station_status,
+            "now": decision.now,
+        },
+    )
 
 
 def decide(x: Executor, decision: Decision, outbox_for: OutboxFor) -> Decided | None:
     """The command's one outcome and the request that reports it, in one transaction.
     `outbox_for(command, party_version)` builds that request's row (pure: on SQLite it runs on
     the database thread)."""
-    command = first(x, _RESOLVE_FOR_RESULT, _resolve_values(decision))
+    command = resolve_command(x, decision)
     if command is None:
         return None
     values = outbox_for(command, command.party_version)
