@@ -13,14 +13,52 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
 Processor = Callable[[Any], Any] | None
+
+# SQLAlchemy's SQLite DATETIME writes this, through a dict of seven named fields per value.
+_SQLITE_DATETIME_FORMAT = (
+    "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
+)
+
+
+def _bind_processor(type_: Any, dialect: Dialect) -> Processor:
+    """The type's own bind processor, except SQLite's default DATETIME one, replaced by the same
+    text written with one tuple format (about a third of its cost; profiled, it was 3 % of a
+    command's CPU, a command binding some fifteen datetimes). Anything but a datetime still
+    goes to SQLAlchemy's, for its own handling and errors."""
+    impl = type_.dialect_impl(dialect)
+    process: Processor = impl.bind_processor(dialect)
+    if not (
+        process is not None
+        and isinstance(impl, SQLITE_DATETIME)
+        and impl._storage_format == _SQLITE_DATETIME_FORMAT
+    ):
+        return process
+    general = process
+
+    def sqlite_datetime(value: Any) -> Any:
+        if type(value) is datetime:
+            return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (
+                value.year,
+                value.month,
+                value.day,
+                value.hour,
+                value.minute,
+                value.second,
+                value.microsecond,
+            )
+        return general(value)
+
+    return sqlite_datetime
 
 
 class CompiledStatement:
@@ -42,7 +80,7 @@ class CompiledStatement:
         self._binds: list[tuple[str, bool, Any, Processor]] = []
         for name in names:
             bind = compiled.binds[name]
-            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            process = _bind_processor(bind.type, dialect)
             self._binds.append((name, bind.required, bind.effective_value, process))
         columns = list(getattr(statement, "exported_columns", ()))
         self._results: list[Processor] = [

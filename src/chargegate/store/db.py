@@ -37,7 +37,7 @@ def make_engine(
     if url.startswith("sqlite"):
         engine = create_async_engine(
             url,
-            connect_args={"timeout": 30},
+            connect_args={"timeout": 30, "check_same_thread": False},
             pool_size=1,
             max_overflow=0,
             module=OneTripDBAPI(),

@@ -212,7 +212,7 @@ class Units:
                     # the batch on that connection's thread (the same private hooks
                     # SQLAlchemy's adapter uses).
                     driver: Any = proxied.driver_connection
-                    outcomes = await driver._execute(self._in_thread, driver._conn, batch)
+                    outcomes = self._in_thread(driver._conn, batch)
                 finally:
                     proxied.close()
                 for queued, (ok, value) in zip(batch, outcomes, strict=True):
