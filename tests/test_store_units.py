@@ -127,7 +127,7 @@ def _result_row(command: Any, party_version: str | None) -> dict[str, Any]:
         party_version=party_version,
         method="POST",
         url=command.response_url,
-        body={"result": command.result, "echo": command.request},
+        body={"type": command.type, "command_id": command.id},
         correlation_id=command.correlation_id,
         command_id=command.id,
         lease_seconds=30,
@@ -141,10 +141,6 @@ async def test_a_recorded_and_decided_command_reads_back_as_the_orm_writes_it(
     await store.units.run(command_sql.record_command, {**_command("c-1"), "ocpi_version": "2.2.1"})
     decided = await store.units.run(command_sql.decide, _decision("c-1"), _result_row)
     assert decided is not None
-    # The row the unit returns: typed values, not SQLite's stored text.
-    assert decided.command.request == _command("c-1")["request"]
-    assert as_utc(decided.command.deadline) == NOW + timedelta(seconds=30)
-    assert decided.command.result == "ACCEPTED"
     # The party's version came from its row (not the command's), in the same statement.
     assert decided.command.ocpi_version == "2.2.1"
     assert decided.outbox["ocpi_version"] == "2.1.1"
@@ -160,9 +156,20 @@ async def test_a_recorded_and_decided_command_reads_back_as_the_orm_writes_it(
         "Accepted",
         17,
     )
-    assert outbox.body == {"result": "ACCEPTED", "echo": _command("c-1")["request"]}
+    assert outbox.body == {"type": "START_SESSION", "command_id": "c-1"}
     assert outbox.fifo is False and outbox.attempts == 0 and outbox.delivered_at is None
     assert as_utc(outbox.lease_until) > as_utc(outbox.created_at)
+
+
+async def test_a_resolved_command_reads_back_whole_and_typed(store: Store) -> None:
+    await store.units.run(command_sql.record_command, _command("c-w"))
+    command = await store.units.run(command_sql.resolve_command, _decision("c-w"))
+    assert command is not None
+    # Typed values, not SQLite's stored text.
+    assert command.request == _command("c-w")["request"]
+    assert as_utc(command.deadline) == NOW + timedelta(seconds=30)
+    assert as_utc(command.resolved_at) == NOW + timedelta(seconds=1)
+    assert (command.result, command.party_version) == ("ACCEPTED", "2.1.1")
 
 
 async def test_what_a_unit_wrote_is_committed(store: Store, database_url: str) -> None:
@@ -197,18 +204,27 @@ async def test_racing_decisions_decide_once(store: Store) -> None:
     connections of their own: all of them read it pending, one write wins."""
     await store.units.run(command_sql.record_command, _command("c-race"))
     results = ["ACCEPTED", "REJECTED", "TIMEOUT", "FAILED"] * 3
+
+    def row_saying(result: str) -> command_sql.OutboxFor:
+        def row(command: Any, party_version: str | None) -> dict[str, Any]:
+            values = _result_row(command, party_version)
+            return {**values, "body": {**values["body"], "result": result}}
+
+        return row
+
     decided = await asyncio.gather(
-        *(store.units.run(command_sql.decide, _decision("c-race", r), _result_row) for r in results)
+        *(
+            store.units.run(command_sql.decide, _decision("c-race", r), row_saying(r))
+            for r in results
+        )
     )
     winners = [d for d in decided if d is not None]
     assert len(winners) == 1
     async with store.sessions() as s:
         command = await s.get(Command, "c-race")
         queued = list(await s.scalars(select(Outbox)))
-    assert command is not None and command.result == winners[0].command.result
-    assert [(q.id, q.body["result"]) for q in queued] == [
-        (winners[0].outbox_id, winners[0].command.result)
-    ]
+    assert command is not None
+    assert [(q.id, q.body["result"]) for q in queued] == [(winners[0].outbox_id, command.result)]
 
 
 async def test_a_failing_unit_leaves_nothing_written(store: Store) -> None:
