@@ -47,7 +47,8 @@ def _bind_processor(type_: Any, dialect: Dialect) -> Processor:
 
     def sqlite_datetime(value: Any) -> Any:
         if type(value) is datetime:
-            return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (
+            # Measured: %-formatting a tuple is about twice as fast as the f-string here.
+            return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031
                 value.year,
                 value.month,
                 value.day,
