@@ -6,6 +6,9 @@ when a unit fails."""
 from __future__ import annotations
 
 import asyncio
+import re
+import sqlite3
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -15,17 +18,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import bindparam, func, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from chargegate.domain.clock import as_utc
 from chargegate.service.outbox import outbox_values
 from chargegate.store import command_sql, db
+from chargegate.store import units as units_module
 from chargegate.store.command_sql import Decision
 from chargegate.store.compiled_statement import CompiledStatement
 from chargegate.store.models import Command, Connector, Outbox, Party, Station
 from chargegate.store.units import Executor, Units, atomic_alone
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=UTC)
+_DUPLICATE = re.compile(r"(?i)unique|duplicate")
 # Units' statements are module constants (compiled ones are cached by the statement's id).
 _INSERT_COMMANDS = command_sql.commands.insert()
 
@@ -81,6 +87,7 @@ async def store(database_url: str) -> AsyncIterator[Store]:
                 )
             )
     yield store
+    await store.units.idle()
     await engine.dispose()
 
 
@@ -248,13 +255,22 @@ async def test_a_unit_atomic_alone_still_writes_all_or_nothing(store: Store) -> 
     def record_many(x: Executor, ids: list[str]) -> None:
         x.many(_INSERT_COMMANDS, [_command(i) for i in ids])
 
-    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
-        await store.units.run(record_many, ["m-1", "m-2", "m-1"])
+    # On SQLite, the three share one trip's transaction, where such units have no savepoint.
+    failed, *twice = await asyncio.gather(
+        store.units.run(record_many, ["m-1", "m-2", "m-1"]),
+        store.units.run(command_sql.record_command, _command("m-3")),
+        store.units.run(command_sql.record_command, _command("m-3")),
+        return_exceptions=True,
+    )
+    assert isinstance(failed, Exception) and _DUPLICATE.search(str(failed))
+    # m-3 twice: one of them fails (on PostgreSQL either may come first).
+    [refused] = [outcome for outcome in twice if outcome is not None]
+    assert None in twice and _DUPLICATE.search(str(refused))
     async with store.sessions() as s:
-        assert set(await s.scalars(select(Command.id))) == set()
+        assert set(await s.scalars(select(Command.id))) == {"m-3"}
     await store.units.run(record_many, ["m-1", "m-2"])
     async with store.sessions() as s:
-        assert set(await s.scalars(select(Command.id))) == {"m-1", "m-2"}
+        assert set(await s.scalars(select(Command.id))) == {"m-1", "m-2", "m-3"}
 
 
 async def test_units_at_once_each_succeed_or_fail_alone(store: Store) -> None:
@@ -383,3 +399,56 @@ def test_a_sqlite_datetime_bind_refuses_what_sqlalchemy_refuses() -> None:
     )
     with pytest.raises(TypeError, match="SQLite DateTime type only accepts"):
         compiled.parameters({"at": "2026-11-23 12:00:00"})
+
+
+async def test_a_trip_waits_for_another_process_lock_off_the_event_loop(
+    store: Store, database_url: str
+) -> None:
+    """SQLite units run on the loop's thread; a write lock another process holds (a CLI
+    command) must be waited for elsewhere, or every connection the gateway serves would stall."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite only")
+    other = sqlite3.connect(make_url(database_url).database or "", check_same_thread=False)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("UPDATE parties SET ocpi_version = '2.2.1' WHERE id = 7")
+        unit = asyncio.create_task(store.units.run(command_sql.record_command, _command("w-1")))
+        ticks = 0
+        for _ in range(5):
+            await asyncio.sleep(0.02)
+            ticks += 1
+        assert ticks == 5 and not unit.done()
+        other.commit()
+        assert await asyncio.wait_for(unit, 10) is None
+    finally:
+        other.close()
+    async with store.sessions() as s:
+        assert await s.get(Command, "w-1") is not None
+        party = await s.get(Party, 7)
+        assert party is not None and party.ocpi_version == "2.2.1"
+
+
+async def test_sqlite_checkpoints_run_off_the_event_loop(
+    store: Store, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The WAL checkpoint may wait on the disk (fsync): the writer runs it on aiosqlite's
+    thread, while it holds the connection so that it completes."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite only")
+    threads: list[str] = []
+    real = units_module._checkpoint
+
+    def spy(conn: sqlite3.Connection) -> None:
+        threads.append(threading.current_thread().name)
+        frames = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        real(conn)
+        busy, logged, done = frames
+        assert busy == 0 and logged == done  # nothing left behind in the WAL
+
+    monkeypatch.setattr(units_module, "_checkpoint", spy)
+    monkeypatch.setattr(Units, "CHECKPOINT_EVERY", 0.0)
+    for n in range(3):
+        await store.units.run(command_sql.record_command, _command(f"k-{n}"))
+        await store.units.idle()
+    assert len(threads) == 3
+    assert threading.main_thread().name not in threads

@@ -23,6 +23,9 @@ from .sqlite_driver import OneTripDBAPI
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
+# How long SQLite waits for another process's write lock.
+BUSY_TIMEOUT_MS = 30_000
+
 # A pooled PostgreSQL connection idle longer than this is pinged before it is handed out.
 PING_AFTER_IDLE = 10.0
 
@@ -37,7 +40,9 @@ def make_engine(
     if url.startswith("sqlite"):
         engine = create_async_engine(
             url,
-            connect_args={"timeout": 30, "check_same_thread": False},
+            # The units' writer uses the connection on the loop's thread (store/units.py),
+            # never while aiosqlite's thread does: the pool's one checkout keeps them apart.
+            connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
             pool_size=1,
             max_overflow=0,
             module=OneTripDBAPI(),
@@ -54,7 +59,7 @@ def make_engine(
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cursor.close()
 
         return engine

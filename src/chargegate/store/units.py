@@ -2,24 +2,24 @@
 caller hears back.
 
 A unit is written once and runs on either engine, its statements compiled once by SQLAlchemy
-(store/compiled_statement.py) and run by the driver. On SQLite it runs on the connection's own
-thread, with sqlite3 directly: one trip for the statements, the Python between them and the
-commit, shared by the units that queued meanwhile (each in a savepoint of its own, see
-`Units`). On PostgreSQL (asyncpg) it is one asyncpg transaction on a pooled connection, each
-statement awaited through SQLAlchemy's greenlet bridge, as SQLAlchemy's own adapter does;
-profiled at 50 in flight, SQLAlchemy's execution layer on that path cost more CPU than
-everything else a command does. Any other driver goes through SQLAlchemy (`run_sync`). A unit
-must not await and must not touch anything but its executor and its arguments: on SQLite it
-runs outside the event loop.
+(store/compiled_statement.py) and run by the driver. On SQLite it runs with sqlite3 directly, on
+the event loop's own thread: one trip for the statements, the Python between them and the
+commit, shared by the units that queued meanwhile (see `Units`). On PostgreSQL (asyncpg) it is
+one asyncpg transaction on a pooled connection, each statement awaited through SQLAlchemy's
+greenlet bridge, as SQLAlchemy's own adapter does; profiled at 50 in flight, SQLAlchemy's
+execution layer on that path cost more CPU than everything else a command does. Any other driver
+goes through SQLAlchemy (`run_sync`). A unit must not await and must not touch anything but its
+executor and its arguments.
 
-SQLite has one connection (store/db.py): never run a unit while the same task holds a session
-or connection, or it waits for itself.
+SQLite has one connection (store/db.py): never run a unit while the same task holds a session or
+connection, or it waits for itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
@@ -32,6 +32,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.util import await_only, greenlet_spawn
 
 from .compiled_statement import CompiledStatement
+from .db import BUSY_TIMEOUT_MS
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -55,9 +56,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def atomic_alone(unit: F) -> F:
     """Marks a unit that is atomic without a transaction around it: it runs one statement
-    (asyncpg's executemany included, atomic since asyncpg 0.22) or only reads. On PostgreSQL it
-    then runs without BEGIN and COMMIT, two of a small unit's three or four round trips; on
-    SQLite nothing changes (units there share one transaction per trip anyway)."""
+    (asyncpg's executemany included, atomic since asyncpg 0.22) or only reads, and cannot fail
+    after its write. On PostgreSQL it then runs without BEGIN and COMMIT, two of a small unit's
+    three or four round trips; on SQLite without a savepoint of its own in its trip's
+    transaction (SQLite undoes a failed statement by itself; an executemany, which it does not
+    undo as a whole, is given a savepoint by the executor)."""
     unit.atomic_alone = True  # type: ignore[attr-defined]
     return unit
 
@@ -109,6 +112,8 @@ class SqliteExecutor(_CompiledExecutor):
     def __init__(self, cursor: sqlite3.Cursor, compiled: Compiled, dialect: Dialect) -> None:
         super().__init__(compiled, dialect)
         self._cursor = cursor
+        # True while a unit runs without a savepoint of its own (`atomic_alone`).
+        self.alone = False
 
     def rows(self, statement: Executable, values: Mapping[str, Any]) -> list[Any]:
         compiled = self._statement(statement, values.keys())
@@ -120,8 +125,20 @@ class SqliteExecutor(_CompiledExecutor):
 
     def many(self, statement: Executable, rows: Iterable[Mapping[str, Any]]) -> None:
         batch = self._batch(statement, rows)
-        if batch is not None:
+        if batch is None:
+            return
+        if not self.alone:
             self._cursor.executemany(*batch)
+            return
+        # All rows or none: SQLite undoes only the failing row's statement.
+        self._cursor.execute("SAVEPOINT many")
+        try:
+            self._cursor.executemany(*batch)
+        except BaseException:
+            self._cursor.execute("ROLLBACK TO many")
+            raise
+        finally:
+            self._cursor.execute("RELEASE many")
 
 
 class AsyncpgExecutor(_CompiledExecutor):
@@ -157,7 +174,20 @@ class Units:
     for the next trip, which runs every unit waiting, each in a savepoint of its own (a unit
     that fails rolls back alone), and commits them together. No caller hears of its unit before
     that commit, so durability is the same as one transaction each; under load there are fewer
-    trips, pool checkouts and commits per unit."""
+    trips, pool checkouts and commits per unit.
+
+    The trip runs on the event loop's thread, not on aiosqlite's: a trip is a few statements on
+    a local file, and with synchronous=NORMAL its commit appends to the WAL without fsync, so it
+    costs less than the hand-over between threads it replaces (measured: 4 % of a command's
+    CPU). What may wait on the disk is kept off the loop: the WAL checkpoint, which SQLite would
+    run inside a commit, is run on aiosqlite's thread at most every `CHECKPOINT_EVERY` seconds
+    while the writer holds the connection (so it completes and the WAL starts over), keeping
+    the WAL under SQLite's auto-checkpoint size; and a lock held by another process (a CLI
+    command) is waited for on that thread too (see `_trip`)."""
+
+    # Seconds between the writer's checkpoints: under load, far fewer pages than SQLite's
+    # auto-checkpoint (1000) reach the WAL in this time (README, Performance).
+    CHECKPOINT_EVERY = 0.2
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -167,6 +197,8 @@ class Units:
         self._compiled: Compiled = {}
         self._waiting: list[_Queued] = []
         self._writer: asyncio.Task[None] | None = None
+        self._checkpointed_at = 0.0
+        self._changes_checkpointed = 0
 
     async def run(self, unit: Unit[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         if self._asyncpg:
@@ -179,6 +211,12 @@ class Units:
         if self._writer is None:
             self._writer = asyncio.create_task(self._write(), name="units-writer")
         return await future
+
+    async def idle(self) -> None:
+        """Returns when no trip or checkpoint is running (before the engine is disposed: the
+        writer may still checkpoint after its callers have heard back)."""
+        while self._writer is not None:
+            await asyncio.wait([self._writer])
 
     async def _run_asyncpg(self, unit: Unit[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         proxied = await self._engine.raw_connection()
@@ -208,21 +246,22 @@ class Units:
                 batch, self._waiting = self._waiting, []
                 proxied = await self._engine.raw_connection()
                 try:
-                    # The pool's checkout gives the writer the one connection; aiosqlite runs
-                    # the batch on that connection's thread (the same private hooks
-                    # SQLAlchemy's adapter uses).
+                    # The pool's checkout gives the writer the one connection (aiosqlite's,
+                    # whose sqlite3 connection and thread SQLAlchemy's adapter also reaches
+                    # through these private names).
                     driver: Any = proxied.driver_connection
-                    outcomes = self._in_thread(driver._conn, batch)
+                    outcomes = await self._trip(driver, batch)
+                    for queued, (ok, value) in zip(batch, outcomes, strict=True):
+                        if queued.future.done():
+                            continue  # its caller was cancelled; the unit still ran
+                        if ok:
+                            queued.future.set_result(value)
+                        else:
+                            queued.future.set_exception(value)
+                    batch = []
+                    await self._checkpoint_when_due(driver)
                 finally:
                     proxied.close()
-                for queued, (ok, value) in zip(batch, outcomes, strict=True):
-                    if queued.future.done():
-                        continue  # its caller was cancelled; the unit still ran
-                    if ok:
-                        queued.future.set_result(value)
-                    else:
-                        queued.future.set_exception(value)
-                batch = []
         except BaseException as exc:
             # The trip itself failed (nothing of it is committed): every caller hears so.
             for queued in batch + self._waiting:
@@ -234,22 +273,49 @@ class Units:
         finally:
             self._writer = None
 
-    def _in_thread(self, conn: sqlite3.Connection, batch: list[_Queued]) -> list[tuple[bool, Any]]:
+    async def _trip(self, driver: Any, batch: list[_Queued]) -> list[tuple[bool, Any]]:
+        conn: sqlite3.Connection = driver._conn
+        try:
+            # The write lock first, without waiting: if another process holds it, the trip
+            # waits on aiosqlite's thread (busy_timeout, store/db.py), not on the loop.
+            conn.execute("PRAGMA busy_timeout=0")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            finally:
+                conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:  # extended codes included
+                raise
+            outcomes: list[tuple[bool, Any]] = await driver._execute(
+                self._run_batch, conn, batch, "BEGIN IMMEDIATE"
+            )
+            return outcomes
+        return self._run_batch(conn, batch, None)
+
+    def _run_batch(
+        self, conn: sqlite3.Connection, batch: list[_Queued], begin: str | None
+    ) -> list[tuple[bool, Any]]:
+        """The units in the open transaction (opened first with `begin` if given), committed."""
         cursor = conn.cursor()
         executor = SqliteExecutor(cursor, self._compiled, self._engine.dialect)
         outcomes: list[tuple[bool, Any]] = []
         try:
-            cursor.execute("BEGIN")
+            if begin is not None:
+                cursor.execute(begin)
             for queued in batch:
-                cursor.execute("SAVEPOINT unit")
+                alone = executor.alone = getattr(queued.unit, "atomic_alone", False)
+                if not alone:
+                    cursor.execute("SAVEPOINT unit")
                 try:
                     result = queued.unit(executor, *queued.args, **queued.kwargs)
                 except Exception as exc:
-                    cursor.execute("ROLLBACK TO unit")
+                    if not alone:
+                        cursor.execute("ROLLBACK TO unit")
                     outcomes.append((False, exc))
                 else:
                     outcomes.append((True, result))
-                cursor.execute("RELEASE unit")
+                if not alone:
+                    cursor.execute("RELEASE unit")
             conn.commit()
             return outcomes
         except BaseException:
@@ -257,6 +323,22 @@ class Units:
             raise
         finally:
             cursor.close()
+
+    async def _checkpoint_when_due(self, driver: Any) -> None:
+        now = time.monotonic()
+        if now - self._checkpointed_at < self.CHECKPOINT_EVERY:
+            return
+        conn: sqlite3.Connection = driver._conn
+        changes = conn.total_changes
+        if changes == self._changes_checkpointed:
+            return
+        self._checkpointed_at, self._changes_checkpointed = now, changes
+        await driver._execute(_checkpoint, conn)
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    """On aiosqlite's thread. PASSIVE: it never waits for readers of other processes."""
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 async def run_in_session(
