@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from chargegate import json_text
+
 from .http1 import ExchangeError, Http1Connection
 
 
@@ -80,7 +82,7 @@ class PeerClient:
         """`timeout` bounds the whole exchange: waiting for a free slot, connecting, the TLS
         handshake and the answer."""
         target = _parse(url)
-        content = json.dumps(body, separators=(",", ":")).encode()
+        content = json_text.dumps_bytes(body)
         request = _request_head(method, target, headers, len(content)) + content
         try:
             async with asyncio.timeout(timeout):

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from chargegate import json_text
 from chargegate.domain.clock import ocpi_datetime, utcnow
 
 from . import status
@@ -66,9 +67,14 @@ def ocpi_response(
     http_status: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    return JSONResponse(
+    return OcpiJSONResponse(
         envelope(data, status_code, message), status_code=http_status, headers=headers
     )
+
+
+class OcpiJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return json_text.dumps_bytes(content)
 
 
 def error_response(error: OcpiError) -> Response:

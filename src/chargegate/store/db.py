@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from chargegate import json_text
+
 from .sqlite_driver import OneTripDBAPI
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -46,6 +48,7 @@ def make_engine(
             pool_size=1,
             max_overflow=0,
             module=OneTripDBAPI(),
+            json_serializer=json_text.dumps,
             # Every use ends its transaction (sessions and connections are context managers),
             # so the pool's extra ROLLBACK at check-in would only be one more trip per use.
             pool_reset_on_return=None,
@@ -63,7 +66,9 @@ def make_engine(
             cursor.close()
 
         return engine
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=max_overflow, json_serializer=json_text.dumps
+    )
     _ping_when_idle(engine.sync_engine, ping_after_idle)
     return engine
 
