@@ -190,7 +190,7 @@ def create_app(
                 await redis.aclose()
             await http.aclose()
             await peer_client.aclose()
-            await units.idle()
+            await units.close()
             await engine.dispose()
 
     app = GatewayApp(
