@@ -401,13 +401,12 @@ def test_a_sqlite_datetime_bind_refuses_what_sqlalchemy_refuses() -> None:
         compiled.parameters({"at": "2026-11-23 12:00:00"})
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_a_trip_waits_for_another_process_lock_off_the_event_loop(
     store: Store, database_url: str
 ) -> None:
     """SQLite units run on the loop's thread; a write lock another process holds (a CLI
     command) must be waited for elsewhere, or every connection the gateway serves would stall."""
-    if not database_url.startswith("sqlite"):
-        pytest.skip("SQLite only")
     other = sqlite3.connect(make_url(database_url).database or "", check_same_thread=False)
     try:
         other.execute("BEGIN IMMEDIATE")
@@ -428,13 +427,12 @@ async def test_a_trip_waits_for_another_process_lock_off_the_event_loop(
         assert party is not None and party.ocpi_version == "2.2.1"
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_sqlite_checkpoints_run_off_the_event_loop(
     store: Store, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The WAL checkpoint may wait on the disk (fsync): it runs in a worker thread, on a
     connection of its own, while units go on."""
-    if not database_url.startswith("sqlite"):
-        pytest.skip("SQLite only")
     threads: list[str] = []
     real = units_module._checkpoint
 

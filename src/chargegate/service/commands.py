@@ -388,7 +388,12 @@ class CommandService:
             )
             result, message = command_result(command_type, reply, evse_status)
             await self.resolve(
-                command_id, command_type, result, message, station_status=reply.status
+                command_id,
+                command_type,
+                result,
+                message,
+                station_status=reply.status,
+                deliver_here=True,
             )
         except Exception:
             # The sweeper resolves it as TIMEOUT at its deadline; nothing is left pending.
@@ -408,8 +413,11 @@ class CommandService:
         result: CommandResultType,
         message: str | None,
         station_status: str | None = None,
+        deliver_here: bool = False,
     ) -> bool:
         """Decide the command's one outcome and queue its delivery, in one transaction.
+        With `deliver_here`, the result is POSTed before this returns (by a caller with nothing
+        else to do: the dispatch task, which then needs no second task for it).
 
         Returns False if another path (a late answer, the sweeper) decided it first."""
         decision = Decision(
@@ -431,7 +439,10 @@ class CommandService:
         row, party_id, queued_more = decided
         if self._deliver_now is not None:
             party = await self._party(party_id)
-            self._tasks.spawn(self._deliver_now(row, party))
+            if deliver_here:
+                await self._deliver_now(row, party)
+            else:
+                self._tasks.spawn(self._deliver_now(row, party))
         if queued_more or self._deliver_now is None:
             self._notify()
         return True
