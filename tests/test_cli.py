@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import subprocess
@@ -10,6 +11,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from chargegate.cli import settle
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -131,3 +134,13 @@ def test_station_map_sets_partner_ids(tmp_path: Path) -> None:
     assert clash.returncode == 2 and "EV-A" in clash.stderr
     bad = _cli(tmp_path, "station", "map", "CP-9", "--evse", "x")
     assert bad.returncode == 2 and "CONNECTOR=UID" in bad.stderr
+
+
+def test_serving_leaves_what_start_up_built_out_of_full_collections() -> None:
+    before = gc.get_freeze_count()
+    app = object()
+    try:
+        assert settle(app) is app
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TypeVar
 
 from chargegate.settings import Settings
+
+T = TypeVar("T")
+
+
+def settle(app: T) -> T:
+    """Leaves what start-up built (modules, routes, schemas, SQLAlchemy's metadata: some 160,000
+    objects) out of the garbage collector's full collections, which otherwise walked all of it:
+    measured at 50 commands in flight, a full collection paused the event loop 190 ms; after
+    this, 40 ms, and 460 -> 495 cmd/s. Nothing start-up built is meant to be freed."""
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -23,7 +37,7 @@ def _serve(args: argparse.Namespace) -> int:
     ) != ("127.0.0.1", 8080):
         settings.public_url = f"http://{args.host}:{args.port}"
     uvicorn.run(
-        create_app(settings),
+        settle(create_app(settings)),
         host=args.host,
         port=args.port,
         log_level=args.log_level,
