@@ -28,7 +28,7 @@ from chargegate.store import units as units_module
 from chargegate.store.command_sql import Decision
 from chargegate.store.compiled_statement import CompiledStatement
 from chargegate.store.models import Command, Connector, Outbox, Party, Station
-from chargegate.store.units import Executor, Units, atomic_alone
+from chargegate.store.units import Executor, Units, atomic_alone, bulk
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=UTC)
 _DUPLICATE = re.compile(r"(?i)unique|duplicate")
@@ -454,3 +454,26 @@ async def test_sqlite_checkpoints_run_off_the_event_loop(
     finally:
         other.close()
     assert busy == 0 and logged == copied
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_sqlite_runs_bulk_units_off_the_event_loop_and_others_on_it(store: Store) -> None:
+    """A bulk unit (the communication log's hundreds of rows) would hold up every connection the
+    loop serves; a command's few statements cost less on the loop than a thread hand-over."""
+    seen: dict[str, str] = {}
+
+    @bulk
+    def many_rows(x: Executor) -> None:
+        seen["bulk"] = threading.current_thread().name
+        x.many(_INSERT_COMMANDS, [_command(f"b-{n}") for n in range(200)])
+
+    def few_rows(x: Executor) -> None:
+        seen["plain"] = threading.current_thread().name
+        command_sql.record_command(x, _command("p-1"))
+
+    await store.units.run(many_rows)
+    await store.units.run(few_rows)
+    assert seen["plain"] == threading.main_thread().name
+    assert seen["bulk"] != threading.main_thread().name
+    async with store.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Command)) == 201

@@ -15,7 +15,7 @@ from sqlalchemy import insert
 from chargegate.domain.clock import utcnow
 
 from .models import OcppMessage, table_of
-from .units import Executor, Units, atomic_alone
+from .units import Executor, Units, atomic_alone, bulk
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,7 @@ class CommunicationLog:
         await self._units.run(_insert_frames, rows)
 
 
+@bulk
 @atomic_alone
 def _insert_frames(x: Executor, rows: list[dict[str, Any]]) -> None:
     x.many(_INSERT, rows)

@@ -68,6 +68,15 @@ def atomic_alone(unit: F) -> F:
     return unit
 
 
+def bulk(unit: F) -> F:
+    """Marks a unit that may write hundreds of rows (the communication log's batches): on
+    SQLite its trip runs on aiosqlite's thread, as every trip once did, so that it does not hold
+    up the event loop (measured with 5,000 idle stations: heartbeat p95 7.7 ms with such trips
+    on the thread, 48 ms with them on the loop)."""
+    unit.bulk = True  # type: ignore[attr-defined]
+    return unit
+
+
 class CoreExecutor:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
@@ -182,12 +191,13 @@ class Units:
     The trip runs on the event loop's thread, not on aiosqlite's: a trip is a few statements on
     a local file, and with synchronous=NORMAL its commit appends to the WAL without fsync, so it
     costs less than the hand-over between threads it replaces (measured: 4 % of a command's
-    CPU). What may wait on the disk is kept off the loop: a lock held by another process (a CLI
-    command) is waited for on aiosqlite's thread (see `_trip`), and the WAL is checkpointed at
-    most every `CHECKPOINT_EVERY` seconds from a connection of its own in a worker thread, while
-    trips go on (measured at 50 in flight: about 1,000 pages every 0.2 s, 20-30 ms each, which
-    SQLite would otherwise copy inside a commit, on the loop). SQLite's own auto-checkpoint stays
-    on: past 1,000 pages a commit still checkpoints what is left, which lets the WAL start over.
+    CPU). What may take long is kept off the loop: a trip with a `bulk` unit, and one that finds
+    the write lock held by another process (a CLI command), run on aiosqlite's thread, and the
+    WAL is checkpointed at most every `CHECKPOINT_EVERY` seconds from a connection of its own in
+    a worker thread, while trips go on (measured at 50 in flight: about 1,000 pages every 0.2 s,
+    20-30 ms each, which SQLite would otherwise copy inside a commit, on the loop). SQLite's own
+    auto-checkpoint stays on: past 1,000 pages a commit still checkpoints what is left, which
+    lets the WAL start over.
     """
 
     # Seconds between checkpoints while units write.
@@ -284,6 +294,8 @@ class Units:
 
     async def _trip(self, driver: Any, batch: list[_Queued]) -> list[tuple[bool, Any]]:
         conn: sqlite3.Connection = driver._conn
+        if any(getattr(queued.unit, "bulk", False) for queued in batch):
+            return await self._trip_off_loop(driver, batch)
         try:
             # The write lock first, without waiting: if another process holds it, the trip
             # waits on aiosqlite's thread (busy_timeout, store/db.py), not on the loop.
@@ -295,11 +307,16 @@ class Units:
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:  # extended codes included
                 raise
-            outcomes: list[tuple[bool, Any]] = await driver._execute(
-                self._run_batch, conn, batch, "BEGIN IMMEDIATE"
-            )
-            return outcomes
+            return await self._trip_off_loop(driver, batch)
         return self._run_batch(conn, batch, None)
+
+    async def _trip_off_loop(self, driver: Any, batch: list[_Queued]) -> list[tuple[bool, Any]]:
+        """The trip on aiosqlite's thread, where waiting for a lock or the disk costs the event
+        loop nothing."""
+        outcomes: list[tuple[bool, Any]] = await driver._execute(
+            self._run_batch, driver._conn, batch, "BEGIN IMMEDIATE"
+        )
+        return outcomes
 
     def _run_batch(
         self, conn: sqlite3.Connection, batch: list[_Queued], begin: str | None
