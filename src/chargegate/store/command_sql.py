@@ -196,8 +196,8 @@ def resolve_command(x: Executor, decision: Decision, whole: bool = True) -> Any 
 
 def decide(x: Executor, decision: Decision, outbox_for: OutboxFor) -> Decided | None:
     """The command's one outcome and the request that reports it, in one transaction.
-    `outbox_for(command, party_version)` builds that request's row (pure: on SQLite it runs on
-    the database thread)."""
+    `outbox_for(command, party_version)` builds that request's row (pure: it runs inside the
+    unit, between its statements)."""
     command = resolve_command(x, decision, whole=False)
     if command is None:
         return None
