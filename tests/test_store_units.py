@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import bindparam, func, select
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -353,13 +354,18 @@ async def test_a_mapped_evse_uid_wins_over_the_numbered_form(store: Store) -> No
 
 
 def test_an_insert_must_give_every_column_with_a_default() -> None:
-    from sqlalchemy.dialects import sqlite
-
     with pytest.raises(ValueError, match="attempts"):
-        CompiledStatement(
-            command_sql.outbox.insert(), sqlite.dialect(), keys=["kind", "party_id", "url"]
-        )
+        CompiledStatement(command_sql.outbox.insert(), SQLITE, keys=["kind", "party_id", "url"])
 
+
+SQLITE = sqlite.dialect()
+# Its first parameter is the DATETIME `at`.
+_SET_CREATED_AT = CompiledStatement(
+    command_sql.commands.update()
+    .where(command_sql.commands.c.id == "x")
+    .values(created_at=bindparam("at")),
+    SQLITE,
+)
 
 _DATETIMES = st.one_of(
     st.datetimes(),
@@ -374,31 +380,14 @@ _DATETIMES = st.one_of(
 def test_a_sqlite_datetime_is_bound_as_sqlalchemy_writes_it(value: Any) -> None:
     """The compiled statements' faster DATETIME bind writes SQLAlchemy's own text: SQLite
     compares datetimes as text, so one differing character would misorder rows."""
-    from sqlalchemy.dialects import sqlite
-
-    dialect = sqlite.dialect()
-    ours = CompiledStatement(
-        command_sql.commands.update()
-        .where(command_sql.commands.c.id == "x")
-        .values(created_at=bindparam("at")),
-        dialect,
-    )
-    theirs = command_sql.commands.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+    theirs = command_sql.commands.c.created_at.type.dialect_impl(SQLITE).bind_processor(SQLITE)
     assert theirs is not None
-    assert ours.parameters({"at": value})[0] == theirs(value)
+    assert _SET_CREATED_AT.parameters({"at": value})[0] == theirs(value)
 
 
 def test_a_sqlite_datetime_bind_refuses_what_sqlalchemy_refuses() -> None:
-    from sqlalchemy.dialects import sqlite
-
-    compiled = CompiledStatement(
-        command_sql.commands.update()
-        .where(command_sql.commands.c.id == "x")
-        .values(created_at=bindparam("at")),
-        sqlite.dialect(),
-    )
     with pytest.raises(TypeError, match="SQLite DateTime type only accepts"):
-        compiled.parameters({"at": "2026-11-23 12:00:00"})
+        _SET_CREATED_AT.parameters({"at": "2026-11-23 12:00:00"})
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
