@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import os
 import random
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from unittest import mock
 
 import pytest
 from hypothesis import given
@@ -17,6 +20,7 @@ from chargegate.domain.clock import ocpi_datetime, parse_datetime
 from chargegate.domain.commands import CommandResultType as R
 from chargegate.domain.commands import CommandType as C
 from chargegate.domain.evse import evse_status_of, evse_uid, parse_evse_uid
+from chargegate.domain.ids import new_id
 from chargegate.domain.results import collapse_to_211, command_result
 from chargegate.domain.station_calls import Outcome as O
 from chargegate.domain.station_calls import StationReply
@@ -167,3 +171,19 @@ def test_backoff_grows_with_jitter_and_is_capped() -> None:
     assert 4.0 <= delays[3] <= 8.0
     assert all(d <= 60.0 for d in delays)
     assert delays[-1] >= 30.0
+
+
+@given(st.binary(min_size=16, max_size=16))
+def test_new_ids_are_uuid4_text_as_uuid_writes_it(random_bytes: bytes) -> None:
+    with mock.patch.object(os, "urandom", return_value=random_bytes):
+        text = new_id()
+    parsed = uuid.UUID(text)
+    assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    assert str(parsed) == text
+    # Every random bit outside the version and variant bits is the source's.
+    expected = uuid.UUID(bytes=random_bytes, version=4)
+    assert text == str(expected)
+
+
+def test_new_ids_differ() -> None:
+    assert len({new_id() for _ in range(10_000)}) == 10_000

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from chargegate.domain.ids import new_id
 
 REQUEST_ID = b"x-request-id"
 CORRELATION_ID = b"x-correlation-id"
@@ -31,8 +31,8 @@ class OcpiRequestIds:
                 request_id = value
             elif lowered == CORRELATION_ID:
                 correlation_id = value
-        request_id = request_id or str(uuid.uuid4()).encode()
-        correlation_id = correlation_id or str(uuid.uuid4()).encode()
+        request_id = request_id or new_id().encode()
+        correlation_id = correlation_id or new_id().encode()
         scope.setdefault("state", {})["correlation_id"] = correlation_id.decode("latin-1")
 
         async def send_with_ids(message: Message) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+from chargegate.domain.ids import new_id
 
 from .tokens import authorization_header
 
@@ -21,8 +21,8 @@ def request_headers(
         "Authorization": authorization_header(version, token),
         "Content-Type": "application/json",
         "Accept": "application/json",
-        "X-Request-ID": str(uuid.uuid4()),
-        "X-Correlation-ID": correlation_id or str(uuid.uuid4()),
+        "X-Request-ID": new_id(),
+        "X-Correlation-ID": correlation_id or new_id(),
     }
     if version.startswith("2.2") and functional and from_party and to_party:
         headers["OCPI-from-country-code"], headers["OCPI-from-party-id"] = from_party

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from decimal import Decimal
 from types import ModuleType
 from typing import Any
@@ -28,6 +27,7 @@ from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, MessageType, validate_payload
 
 from chargegate import json_text
+from chargegate.domain.ids import new_id
 from chargegate.domain.station_calls import Outcome, StationReply, StationRequest
 from chargegate.service.station_events import StationEvents
 
@@ -131,7 +131,7 @@ class StationLinkMixin:
         if self._replies.closed:
             return StationReply(Outcome.CONNECTION_LOST, description="connection closed")
         payload = self.table.to_call(request)
-        unique_id = str(uuid.uuid4())
+        unique_id = new_id()
         # Framed and validated as the library's own `call` does, with its functions.
         call = Call(
             unique_id=unique_id,

@@ -25,6 +25,7 @@ from chargegate.domain.commands import (
     Peer,
 )
 from chargegate.domain.evse import evse_status_of
+from chargegate.domain.ids import new_id
 from chargegate.domain.results import command_result
 from chargegate.domain.station_calls import Outcome
 from chargegate.settings import Settings
@@ -127,7 +128,7 @@ class CommandService:
     ) -> CommandReply:
         command_type = dc.COMMAND_OF_REQUEST[type(request)]
         now = utcnow()
-        command_id = str(uuid.uuid4())
+        command_id = new_id()
         deadline = now + timedelta(seconds=self._settings.station_deadline)
         try:
             # The target is read before any session opens: SQLite has one connection, and a

@@ -9,7 +9,6 @@ import hashlib
 import json
 import logging
 import secrets
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,6 +29,7 @@ from chargegate.domain.emsp_commands import (
     Snapshot,
     Transition,
 )
+from chargegate.domain.ids import new_id
 from chargegate.ocpi.emsp.bodies import BodyError, command_body
 from chargegate.ocpi.emsp.identity import emsp_base, our_business_name, our_party
 from chargegate.ocpi.emsp.sender import CommandSender, Target
@@ -131,7 +131,7 @@ class EmspCommands:
                 "(IOP eMSP profile, 'evse_uid' mandatory in StartSession)",
             )
         request = self._with_reference(request, version, gireve)
-        command_id = str(uuid.uuid4())
+        command_id = new_id()
         ref = secrets.token_urlsafe(24)
         response_url = f"{emsp_base(self._settings)}/{version}/commands/{command_type.value}/{ref}"
         now = utcnow()
@@ -212,7 +212,7 @@ class EmspCommands:
         the peer will echo, unless the client brought its own: it is how the Sessions and CDRs
         that come back find this command (2.2.1 authorization_reference; GIREVE 2.1.1
         authorization_id)."""
-        fresh = str(uuid.uuid4())
+        fresh = new_id()
         if isinstance(request, dc.StartSession) and (version == "2.2.1" or gireve):
             if not request.authorization_reference:
                 return dataclasses.replace(request, authorization_reference=fresh)

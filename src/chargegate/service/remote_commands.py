@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ from chargegate.cluster.cap import ParallelCap
 from chargegate.cluster.router import StationRouter
 from chargegate.domain import station_calls as sc
 from chargegate.domain.clock import as_utc, utcnow
+from chargegate.domain.ids import new_id
 from chargegate.domain.station_calls import Outcome, StationReply
 from chargegate.settings import Settings
 from chargegate.store.models import (
@@ -443,7 +443,7 @@ class RemoteCommandService:
             )
 
     async def _stop_after_minutes(self, attempt: RemoteRequest) -> None:
-        marker = str(uuid.uuid4())
+        marker = new_id()
         async with self._sessions.begin() as s:
             claimed = await s.execute(
                 update(RemoteRequest)
@@ -564,7 +564,7 @@ class RemoteCommandService:
         **extra: Any,
     ) -> RemoteRequest:
         record = RemoteRequest(
-            id=str(uuid.uuid4()),
+            id=new_id(),
             kind=kind,
             station_id=station_id,
             connector_id=connector_id,

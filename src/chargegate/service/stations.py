@@ -3,13 +3,12 @@ have when a hub or roaming partner expects ids of its own (GIREVE rewrites ids, 
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chargegate.domain.clock import utcnow
+from chargegate.domain.ids import new_id
 from chargegate.store.models import Connector, Station
 
 
@@ -60,7 +59,7 @@ class StationMapping:
                         connector = Connector(
                             station_id=station_id,
                             connector_id=connector_id,
-                            uuid=str(uuid.uuid4()),
+                            uuid=new_id(),
                             locked=False,
                             updated_at=now,
                         )
