@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from chargegate.domain.clock import as_utc
 from chargegate.service.outbox import outbox_values
-from chargegate.store import command_sql, db
+from chargegate.store import command_sql, db, station_sql
 from chargegate.store import units as units_module
 from chargegate.store.command_sql import Decision
 from chargegate.store.compiled_statement import CompiledStatement
@@ -351,6 +351,60 @@ async def test_a_mapped_evse_uid_wins_over_the_numbered_form(store: Store) -> No
     # CP-1's connector 2 is mapped to EVSE-A, so `CP-1-2` names nothing there.
     numbered = await store.units.run(command_sql.find_target, "CP-1", "CP-1-2", False)
     assert numbered.connector is None
+
+
+async def test_station_reports_are_upserts_that_keep_what_the_operator_set(store: Store) -> None:
+    """A station's socket, boot and connector status create its rows the first time and update
+    only what the station reports afterwards: first_seen, the operator's lock, Location id and
+    EVSE uid, and a connector's uuid stay."""
+    later = NOW + timedelta(minutes=5)
+    identity: dict[str, str | None] = {
+        "vendor": "ACME",
+        "model": "Wall-2",
+        "serial_number": None,
+        "firmware_version": "1.2",
+    }
+    await store.units.run(station_sql.station_connected, "CP-9", "1.6", NOW)
+    await store.units.run(station_sql.connector_status, "CP-9", 1, "Available", None, NOW)
+    async with store.sessions.begin() as s:
+        station = await s.get(Station, "CP-9")
+        assert station is not None
+        station.locked, station.location_id = True, "LOC-9"
+        connector = await s.get(Connector, ("CP-9", 1))
+        assert connector is not None
+        connector.evse_uid, connector.locked = "EVSE-9", True
+        first_uuid = connector.uuid
+    await store.units.run(station_sql.station_connected, "CP-9", "2.0.1", later)
+    await store.units.run(station_sql.station_booted, "CP-9", "2.0.1", identity, later)
+    await store.units.run(
+        station_sql.connector_status, "CP-9", 1, "Faulted", "GroundFailure", later
+    )
+    await store.units.run(station_sql.connector_status, "CP-9", 2, "Available", None, later)
+    async with store.sessions() as s:
+        station = await s.get(Station, "CP-9")
+        assert station is not None
+        assert (station.ocpp_version, station.vendor, station.model, station.serial_number) == (
+            "2.0.1",
+            "ACME",
+            "Wall-2",
+            None,
+        )
+        assert station.firmware_version == "1.2"
+        assert as_utc(station.first_seen) == NOW
+        assert as_utc(station.last_seen) == later and station.last_boot is not None
+        assert as_utc(station.last_boot) == later
+        assert (station.locked, station.location_id) == (True, "LOC-9")
+        one = await s.get(Connector, ("CP-9", 1))
+        two = await s.get(Connector, ("CP-9", 2))
+        assert one is not None and two is not None
+        assert (one.uuid, one.evse_uid, one.locked) == (first_uuid, "EVSE-9", True)
+        assert (one.ocpp_status, one.error_code, as_utc(one.updated_at)) == (
+            "Faulted",
+            "GroundFailure",
+            later,
+        )
+        assert (two.ocpp_status, two.locked, two.evse_uid) == ("Available", False, None)
+        assert uuid.UUID(two.uuid).version == 4 and two.uuid != one.uuid
 
 
 def test_an_insert_must_give_every_column_with_a_default() -> None:

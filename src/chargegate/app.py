@@ -143,7 +143,7 @@ def create_app(
             parties=parties.cache,
             units=units,
         )
-        station_events = StationEvents(settings, sessions, wire, delivery.notify)
+        station_events = StationEvents(settings, sessions, wire, delivery.notify, units)
         remote_commands = RemoteCommandService(
             settings,
             sessions,

@@ -21,6 +21,7 @@ from chargegate.store.models import (
     Reservation,
     StationConfiguration,
 )
+from chargegate.store.units import Units
 
 from .outbox import enqueue, outbox_values
 from .ports import OutboxSignal, PeerWire
@@ -50,8 +51,10 @@ class StationEvents:
         sessions: async_sessionmaker[AsyncSession],
         wire: PeerWire,
         notify: OutboxSignal,
+        units: Units,
     ) -> None:
         self._settings = settings
+        self._units = units
         self._sessions = sessions
         self._wire = wire
         self._pushes = PeerPushes(wire)
@@ -73,25 +76,20 @@ class StationEvents:
             "serial_number": serial_number,
             "firmware_version": firmware_version,
         }
-        async with self._sessions.begin() as s:
-            await station_sql.station_booted(
-                await s.connection(), station_id, ocpp_version, identity, utcnow()
-            )
+        await self._units.run(
+            station_sql.station_booted, station_id, ocpp_version, identity, utcnow()
+        )
 
     async def connected(self, station_id: str, ocpp_version: str) -> None:
         """A socket opened: the station exists from now on, even before it boots."""
-        async with self._sessions.begin() as s:
-            await station_sql.station_connected(
-                await s.connection(), station_id, ocpp_version, utcnow()
-            )
+        await self._units.run(station_sql.station_connected, station_id, ocpp_version, utcnow())
 
     async def status(
         self, station_id: str, connector_id: int, status: str, error_code: str | None
     ) -> None:
-        async with self._sessions.begin() as s:
-            await station_sql.connector_status(
-                await s.connection(), station_id, connector_id, status, error_code, utcnow()
-            )
+        await self._units.run(
+            station_sql.connector_status, station_id, connector_id, status, error_code, utcnow()
+        )
         if status in _INOPERATIVE:
             await self.cancel_reservations_at(station_id, connector_id, f"the EVSE became {status}")
 

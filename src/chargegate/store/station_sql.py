@@ -1,83 +1,82 @@
-"""Upserts for what stations report about themselves (socket opened, boot, connector status).
+"""Upserts for what stations report about themselves (socket opened, boot, connector status),
+as units of work (store/units.py).
 
 One INSERT … ON CONFLICT DO UPDATE each, instead of a read, an ORM object and a flush: after a
 gateway restart every station reconnects and boots at once, and these three writes (five rows
-for a two-connector station) are what the reconnect storm costs."""
+for a two-connector station) are what the reconnect storm costs. As units they are compiled
+once and, on SQLite, group-committed on the event loop's thread with whatever else is waiting,
+instead of one session (and one turn of the pool's single connection) each.
+
+The statements are PostgreSQL's INSERT construct. SQLite (3.24 and later) spells the upsert
+the same way, `ON CONFLICT (key) DO UPDATE SET c = excluded.c`, and SQLAlchemy's SQLite compiler
+renders this construct as it renders its own; units compile a statement for the engine they run
+on, and the tests run these on both engines."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.dialects import postgresql
+
+from chargegate.domain.ids import new_id
 
 from .models import Connector, Station, table_of
+from .units import Executor, atomic_alone
 
 stations = table_of(Station)
 connectors = table_of(Connector)
 
-
-async def _upsert(
-    conn: AsyncConnection,
-    table: Table,
-    key: list[str],
-    values: dict[str, Any],
-    update: list[str],
-) -> None:
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(table).values(values)
-    statement = statement.on_conflict_do_update(
-        index_elements=key, set_={name: statement.excluded[name] for name in update}
-    )
-    await conn.execute(statement)
+IDENTITY = ("vendor", "model", "serial_number", "firmware_version")
 
 
-async def _station(
-    conn: AsyncConnection,
-    station_id: str,
-    ocpp_version: str,
-    now: datetime,
-    reported: dict[str, Any],
-) -> None:
-    await _upsert(
-        conn,
-        stations,
-        ["id"],
-        {
-            "id": station_id,
-            "ocpp_version": ocpp_version,
-            "first_seen": now,
-            "last_seen": now,
-            "locked": False,
-            **reported,
-        },
-        ["ocpp_version", "last_seen", *reported],
+def _upsert(table: Any, key: list[str], update: list[str]) -> postgresql.Insert:
+    insert = postgresql.insert(table)
+    return insert.on_conflict_do_update(
+        index_elements=key, set_={name: insert.excluded[name] for name in update}
     )
 
 
-async def station_connected(
-    conn: AsyncConnection, station_id: str, ocpp_version: str, now: datetime
-) -> None:
+_SEEN = _upsert(stations, ["id"], ["ocpp_version", "last_seen"])
+_BOOTED = _upsert(stations, ["id"], ["ocpp_version", "last_seen", *IDENTITY, "last_boot"])
+_CONNECTOR = _upsert(
+    connectors, ["station_id", "connector_id"], ["ocpp_status", "error_code", "updated_at"]
+)
+
+
+def _station_values(station_id: str, ocpp_version: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": station_id,
+        "ocpp_version": ocpp_version,
+        "first_seen": now,
+        "last_seen": now,
+        "locked": False,
+    }
+
+
+@atomic_alone
+def station_connected(x: Executor, station_id: str, ocpp_version: str, now: datetime) -> None:
     """The station exists from its first socket on, before it boots."""
-    await _station(conn, station_id, ocpp_version, now, {})
+    x.rows(_SEEN, _station_values(station_id, ocpp_version, now))
 
 
-async def station_booted(
-    conn: AsyncConnection,
+@atomic_alone
+def station_booted(
+    x: Executor,
     station_id: str,
     ocpp_version: str,
     identity: dict[str, str | None],
     now: datetime,
 ) -> None:
     """`identity`: vendor, model, serial_number, firmware_version as the station reported."""
-    await _station(conn, station_id, ocpp_version, now, {**identity, "last_boot": now})
+    values = _station_values(station_id, ocpp_version, now)
+    values.update({name: identity.get(name) for name in IDENTITY}, last_boot=now)
+    x.rows(_BOOTED, values)
 
 
-async def connector_status(
-    conn: AsyncConnection,
+@atomic_alone
+def connector_status(
+    x: Executor,
     station_id: str,
     connector_id: int,
     status: str,
@@ -85,18 +84,15 @@ async def connector_status(
     now: datetime,
 ) -> None:
     """A connector's status; the connector is created (with its stable uuid) the first time."""
-    await _upsert(
-        conn,
-        connectors,
-        ["station_id", "connector_id"],
+    x.rows(
+        _CONNECTOR,
         {
             "station_id": station_id,
             "connector_id": connector_id,
-            "uuid": str(uuid.uuid4()),
+            "uuid": new_id(),
             "locked": False,
             "ocpp_status": status,
             "error_code": error_code,
             "updated_at": now,
         },
-        ["ocpp_status", "error_code", "updated_at"],
     )
