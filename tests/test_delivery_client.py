@@ -77,6 +77,17 @@ async def peer() -> AsyncIterator[Peer]:
     await server.stop()
 
 
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the machine's environment says, these tests choose their proxies."""
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
 @pytest.fixture
 async def client() -> AsyncIterator[PeerClient]:
     c = PeerClient()
@@ -273,3 +284,61 @@ async def test_https_with_certificate_verification(tmp_path: Path) -> None:
         await trusting.aclose()
         await default.aclose()
         await peer.stop()
+
+
+async def test_behind_an_egress_proxy_requests_go_through_it(
+    peer: Peer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The peer plays the proxy: an absolute-form request line says the request came through one.
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{peer.port}")
+    client = PeerClient()
+    try:
+        answer = await client.send(
+            "POST", "http://emsp.example.com/r/1", {"result": "ACCEPTED"}, {"X-A": "1"}, 5.0
+        )
+    finally:
+        await client.aclose()
+    assert answer.status == 200 and answer.json() == {"status_code": 1000}
+    [(request_line, headers, body)] = peer.requests
+    assert request_line == "POST http://emsp.example.com/r/1 HTTP/1.1"
+    assert headers["host"] == "emsp.example.com" and headers["x-a"] == "1"
+    assert json.loads(body) == {"result": "ACCEPTED"}
+
+
+async def test_no_proxy_and_other_schemes_go_direct(
+    peer: Peer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    client = PeerClient()
+    try:
+        answer = await client.send("POST", f"http://127.0.0.1:{peer.port}/r", {}, {}, 5.0)
+        assert answer.status == 200
+        # NO_PROXY does not name this host: the proxy (refusing connections) is used, and says so.
+        with pytest.raises(SendError, match="ConnectError"):
+            await client.send("POST", "http://emsp.example.com/r", {}, {}, 5.0)
+    finally:
+        await client.aclose()
+    assert [r[0] for r in peer.requests] == ["POST /r HTTP/1.1"]
+    monkeypatch.delenv("NO_PROXY")
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.delenv("HTTP_PROXY")
+    direct = PeerClient()  # a proxy for https only: http goes direct, through our own pool
+    try:
+        assert (
+            await direct.send("POST", f"http://127.0.0.1:{peer.port}/r", {}, {}, 5.0)
+        ).status == 200
+    finally:
+        await direct.aclose()
+
+
+async def test_a_header_with_a_line_break_is_refused_on_the_proxy_path_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{_closed_port()}")
+    client = PeerClient()
+    try:
+        with pytest.raises(SendError, match="LocalProtocolError"):
+            await client.send("POST", "http://emsp.example.com/r", {}, {"X-A": "1\r\nX-B: 2"}, 5.0)
+    finally:
+        await client.aclose()

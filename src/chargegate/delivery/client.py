@@ -7,7 +7,12 @@ usable, O(1). Why not httpx or httpcore's pool: profiled under load, httpx's per
 cost more CPU than the exchange, and httpcore's pool rescans every connection for every queued
 request on each request and release (encode/httpcore#1035): over a millisecond of CPU per POST
 with 50 results in flight. Failures keep httpx's names (ConnectError, ReadTimeout, …) so a log
-line reads the same as one from our other outgoing calls."""
+line reads the same as one from our other outgoing calls.
+
+Behind an egress proxy (HTTP_PROXY, HTTPS_PROXY or ALL_PROXY in the environment, as curl and
+httpx read them), requests to a scheme with a proxy go through httpx, which speaks to proxies
+(absolute-form requests, CONNECT tunnels) and applies NO_PROXY its own way, as our other
+outgoing calls do; the pool above serves only what goes direct."""
 
 from __future__ import annotations
 
@@ -15,10 +20,13 @@ import asyncio
 import json
 import ssl
 import time
+import urllib.request
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
+
+import httpx
 
 from chargegate import json_text
 
@@ -62,8 +70,15 @@ class PeerClient:
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         """At most `max_connections` requests at once (others wait, within their timeout); up
-        to `max_keepalive` idle connections kept, each for `keepalive_expiry` seconds."""
+        to `max_keepalive` idle connections kept, each for `keepalive_expiry` seconds. Proxies
+        are read from the environment once, here."""
         self._slots = asyncio.Semaphore(max_connections)
+        self._max_connections = max_connections
+        found = urllib.request.getproxies_environment()
+        self._proxied_schemes = {
+            scheme for scheme in _DEFAULT_PORTS if found.get(scheme) or found.get("all")
+        }
+        self._via_proxy: httpx.AsyncClient | None = None
         self._max_keepalive = max_keepalive
         self._keepalive_expiry = keepalive_expiry
         # One context for every connection: building one loads the CA bundle.
@@ -83,7 +98,10 @@ class PeerClient:
         handshake and the answer."""
         target = _parse(url)
         content = json_text.dumps_bytes(body)
+        # Built first whichever way it goes: it refuses headers that would smuggle a line.
         request = _request_head(method, target, headers, len(content)) + content
+        if target.origin[0] in self._proxied_schemes:
+            return await self._send_via_proxy(method, url, content, headers, timeout, target)
         try:
             async with asyncio.timeout(timeout):
                 await self._slots.acquire()
@@ -107,6 +125,38 @@ class PeerClient:
             self._slots.release()
         self._give_back(target.origin, connection)
         return Answer(status, answer)
+
+    async def _send_via_proxy(
+        self,
+        method: str,
+        url: str,
+        content: bytes,
+        headers: dict[str, str],
+        timeout: float,
+        target: _Target,
+    ) -> Answer:
+        if self._via_proxy is None:
+            self._via_proxy = httpx.AsyncClient(
+                trust_env=True,
+                verify=self._ssl_context,
+                limits=httpx.Limits(
+                    max_connections=self._max_connections,
+                    max_keepalive_connections=self._max_keepalive,
+                    keepalive_expiry=self._keepalive_expiry,
+                ),
+            )
+        try:
+            async with asyncio.timeout(timeout):
+                response = await self._via_proxy.request(
+                    method, url, content=content, headers=headers, timeout=timeout
+                )
+        except TimeoutError as exc:
+            raise SendError(
+                f"ReadTimeout: no answer from {target.host_header} within {timeout}s"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise SendError(f"{type(exc).__name__}: {exc or 'through the proxy'}") from exc
+        return Answer(response.status_code, response.content)
 
     async def _connect(self, target: _Target) -> Http1Connection:
         scheme, host, port = target.origin
@@ -146,6 +196,9 @@ class PeerClient:
                 idle.pop().close()
         self._idle.clear()
         self._idle_count = 0
+        if self._via_proxy is not None:
+            await self._via_proxy.aclose()
+            self._via_proxy = None
 
 
 def _parse(url: str) -> _Target:
