@@ -134,3 +134,26 @@ async def test_a_burst_of_results_reads_their_party_once(
     service.cache.clear()  # a registration change: the next caller reads afresh
     assert await service.cache.load(sessions, party.id) is not None
     assert len(lookups) == 2
+
+
+async def test_a_party_read_across_a_registration_change_is_not_kept(
+    parties: tuple[PartyService, AsyncEngine],
+) -> None:
+    service, engine = parties
+    party, _ = await service.add(role="EMSP", country_code="NL", party_id="EMS")
+    sessions = db.make_sessionmaker(engine)
+    lookups = _party_reads(engine)
+
+    changes = [service.cache.clear]
+
+    @event.listens_for(engine.sync_engine, "after_cursor_execute")
+    def _changed_meanwhile(*_args: Any) -> None:
+        # The registration changes while the first read is in flight (it read the old row).
+        if changes:
+            changes.pop()()
+
+    assert await service.cache.load(sessions, party.id) is not None
+    assert service.cache.peek(party.id) is None
+    assert await service.cache.load(sessions, party.id) is not None
+    assert service.cache.peek(party.id) is not None  # a read after the change is kept
+    assert len(lookups) == 2

@@ -42,6 +42,8 @@ class PartyCache:
     def __init__(self) -> None:
         self._parties: dict[int, tuple[float, Party]] = {}
         self._loads: SingleFlight[int, Party | None] = SingleFlight()
+        # Bumped by `clear`: a read that started before a registration change keeps nothing.
+        self._generation = 0
 
     def peek(self, party_id: int) -> Party | None:
         """The cached party, if it is still fresh; no database."""
@@ -54,8 +56,9 @@ class PartyCache:
         cached = self.peek(party_id)
         if cached is not None:
             return cached
+        generation = self._generation
         party = await s.get(Party, party_id)
-        if party is not None:
+        if party is not None and generation == self._generation:
             if len(self._parties) > 10_000:
                 self._parties.clear()
             self._parties[party_id] = (time.monotonic() + CALLER_CACHE_SECONDS, party)
@@ -76,6 +79,7 @@ class PartyCache:
             return await self.get(s, party_id)
 
     def clear(self) -> None:
+        self._generation += 1
         self._parties.clear()
         self._loads.forget()
 
