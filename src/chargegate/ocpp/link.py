@@ -1,7 +1,8 @@
 """What every OCPP handler does the same way, whatever its version: serve the socket, make one
 call at a time with a deadline, and turn the answer into a version-free reply.
 
-Calls are framed, validated and decoded with the `ocpp` library's own functions, but not sent
+Calls are framed and validated with the `ocpp` library's own functions, their payloads converted
+between its dataclasses and the wire as it converts them (ocpp/payload_case.py), but not sent
 through its `ChargePoint.call`: that one waits on a shared queue with `wait_for` and knows
 neither our deadline (which also covers waiting for the one-call-at-a-time lock) nor the
 connection's end, so we ran it in a task of its own and raced it against a second task. At 50
@@ -17,12 +18,6 @@ from decimal import Decimal
 from types import ModuleType
 from typing import Any
 
-from ocpp.charge_point import (
-    camel_to_snake_case,
-    remove_nones,
-    serialize_as_dict,
-    snake_to_camel_case,
-)
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, MessageType, validate_payload
 
@@ -32,6 +27,7 @@ from chargegate.domain.station_calls import Outcome, StationReply, StationReques
 from chargegate.service.station_events import StationEvents
 
 from .connection import LoggedConnection
+from .payload_case import from_wire, to_wire
 
 log = logging.getLogger(__name__)
 
@@ -132,12 +128,8 @@ class StationLinkMixin:
             return StationReply(Outcome.CONNECTION_LOST, description="connection closed")
         payload = self.table.to_call(request)
         unique_id = new_id()
-        # Framed and validated as the library's own `call` does, with its functions.
-        call = Call(
-            unique_id=unique_id,
-            action=type(payload).__name__,
-            payload=remove_nones(snake_to_camel_case(serialize_as_dict(payload))),
-        )
+        # Framed and validated as the library's own `call` does (ocpp/payload_case.py).
+        call = Call(unique_id=unique_id, action=type(payload).__name__, payload=to_wire(payload))
         try:
             await validate_payload(call, self._ocpp_version)
             async with asyncio.timeout(timeout):
@@ -166,7 +158,7 @@ class StationLinkMixin:
                 unique_id=unique_id,
             )
         result_class = getattr(self._call_result, call.action)
-        result = result_class(**camel_to_snake_case(response.payload))
+        result = result_class(**from_wire(response.payload))
         reply: StationReply = self.table.to_reply(result, unique_id)
         return reply
 
