@@ -12,6 +12,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -233,6 +234,80 @@ async def test_racing_decisions_decide_once(store: Store) -> None:
         queued = list(await s.scalars(select(Outbox)))
     assert command is not None
     assert [(q.id, q.body["result"]) for q in queued] == [(winners[0].outbox_id, command.result)]
+
+
+def _template(result: str) -> command_sql.ResultTemplate:
+    blank = _result_row(
+        SimpleNamespace(party_id=0, response_url="", correlation_id=None, type="", id=""), None
+    )
+    return command_sql.ResultTemplate(
+        body_211={"result": result, "form": "2.1.1"},
+        body_221={"result": result, "form": "2.2.1"},
+        values=blank,
+    )
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_postgresql_decides_at_once_as_the_two_statements_do(store: Store) -> None:
+    """One statement writes what `decide` writes: the command's outcome, and its result's row
+    built from the command (peer, the peer's current version, response_url, correlation id, the
+    body in the command's version), with the template's own columns."""
+    for command_id, version in (("c-a1", "2.1.1"), ("c-a2", "2.2.1")):
+        await store.units.run(
+            command_sql.record_command,
+            {
+                **_command(command_id),
+                "ocpi_version": version,
+                "correlation_id": f"cor-{command_id}",
+            },
+        )
+    template = _template("ACCEPTED")
+    decided = await store.units.run(command_sql.decide_at_once, _decision("c-a1"), template)
+    other = await store.units.run(command_sql.decide_at_once, _decision("c-a2"), template)
+    assert decided is not None and other is not None
+    assert decided.command.party_id == 7
+    async with store.sessions() as s:
+        command = await s.get(Command, "c-a1")
+        rows = {q.command_id: q for q in await s.scalars(select(Outbox))}
+    assert command is not None and command.state == "RESOLVED"
+    assert as_utc(command.resolved_at) == NOW + timedelta(seconds=1)
+    assert (command.result, command.station_status) == ("ACCEPTED", "Accepted")
+    queued = rows["c-a1"]
+    assert queued.id == decided.outbox_id
+    assert (queued.party_id, queued.url, queued.correlation_id) == (
+        7,
+        "https://emsp.example.com/r/1",
+        "cor-c-a1",
+    )
+    assert queued.ocpi_version == "2.1.1"  # the party's version now, as `decide` writes it
+    assert queued.body == {"result": "ACCEPTED", "form": "2.1.1"}
+    assert rows["c-a2"].body == {"result": "ACCEPTED", "form": "2.2.1"}
+    for name in command_sql.TEMPLATE_COLUMNS:
+        written = getattr(queued, name)
+        assert written == template.values[name], name
+        assert decided.outbox[name] == written, name
+    assert decided.outbox["body"] == queued.body and decided.outbox["url"] == queued.url
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_postgresql_racing_decisions_at_once_decide_once(store: Store) -> None:
+    await store.units.run(command_sql.record_command, _command("c-race1"))
+    results = ["ACCEPTED", "REJECTED", "TIMEOUT", "FAILED"] * 3
+    decided = await asyncio.gather(
+        *(
+            store.units.run(command_sql.decide_at_once, _decision("c-race1", r), _template(r))
+            for r in results
+        )
+    )
+    winners = [d for d in decided if d is not None]
+    assert len(winners) == 1
+    async with store.sessions() as s:
+        command = await s.get(Command, "c-race1")
+        queued = list(await s.scalars(select(Outbox)))
+    assert command is not None
+    assert [(q.id, q.body["result"]) for q in queued] == [(winners[0].outbox_id, command.result)]
+    again = await store.units.run(command_sql.decide_at_once, _decision("c-race1"), _template("X"))
+    assert again is None
 
 
 async def test_a_failing_unit_leaves_nothing_written(store: Store) -> None:

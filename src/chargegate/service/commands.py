@@ -450,31 +450,64 @@ class CommandService:
 
     def _result_row(self, result: CommandResultType, message: str | None) -> command_sql.OutboxFor:
         """The outbox row of a command's result (runs inside the deciding transaction)."""
-        lease = self._settings.delivery_lease if self._deliver_now else None
 
         def row(command: Any, party_version: str | None) -> dict[str, Any]:
-            return outbox_values(
-                kind="COMMAND_RESULT",
-                party_id=command.party_id,
-                party_version=party_version,
-                method="POST",
-                url=command.response_url,
-                body=self._wire.command_result(command.ocpi_version, result, message),
-                correlation_id=command.correlation_id,
-                command_id=command.id,
-                horizon=self._settings.delivery_result_horizon,
-                lease_seconds=lease,
+            return self._result_values(
+                command.party_id,
+                party_version,
+                command.response_url,
+                self._wire.command_result(command.ocpi_version, result, message),
+                command.correlation_id,
+                command.id,
             )
 
         return row
 
+    def _result_template(
+        self, result: CommandResultType, message: str | None
+    ) -> command_sql.ResultTemplate:
+        """The same row before its command is read: what comes from the command is filled in
+        by the deciding statement (command_sql.decide_at_once), which ignores the blanks here."""
+        return command_sql.ResultTemplate(
+            body_211=self._wire.command_result("2.1.1", result, message),
+            body_221=self._wire.command_result("2.2.1", result, message),
+            values=self._result_values(0, None, "", {}, None, None),
+        )
+
+    def _result_values(
+        self,
+        party_id: int,
+        party_version: str | None,
+        url: str,
+        body: dict[str, Any],
+        correlation_id: str | None,
+        command_id: str | None,
+    ) -> dict[str, Any]:
+        return outbox_values(
+            kind="COMMAND_RESULT",
+            party_id=party_id,
+            party_version=party_version,
+            method="POST",
+            url=url,
+            body=body,
+            correlation_id=correlation_id,
+            command_id=command_id,
+            horizon=self._settings.delivery_result_horizon,
+            lease_seconds=self._settings.delivery_lease if self._deliver_now else None,
+        )
+
     async def _decide(
         self, decision: Decision, result: CommandResultType, message: str | None
     ) -> tuple[OutboxRow, int, bool] | None:
-        """The outcome and its outbox row in one unit (one trip on SQLite)."""
-        decided = await self._units.run(
-            command_sql.decide, decision, self._result_row(result, message)
-        )
+        """The outcome and its outbox row in one unit: one trip on SQLite, one statement on
+        PostgreSQL."""
+        if self._units.modifying_with:
+            template = self._result_template(result, message)
+            decided = await self._units.run(command_sql.decide_at_once, decision, template)
+        else:
+            decided = await self._units.run(
+                command_sql.decide, decision, self._result_row(result, message)
+            )
         if decided is None:
             return None
         return OutboxRow(id=decided.outbox_id, **decided.outbox), decided.command.party_id, False

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, literal_column, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, insert, literal_column, or_, select, update
 
 from chargegate.domain.evse import connector_number_of
 
@@ -101,6 +101,61 @@ _RESOLVE_FOR_RESULT = _RESOLVE.returning(
     _PARTY_VERSION,
 )
 _INSERT_OUTBOX = insert(outbox).returning(outbox.c.id)
+
+# PostgreSQL: the resolving UPDATE and the result's outbox INSERT as one statement (a
+# data-modifying WITH), atomic by itself, so one round trip instead of four (BEGIN, UPDATE,
+# INSERT, COMMIT). What the outbox row takes from the command (its peer, the peer's current
+# version, response_url, correlation id, id, and the body in the command's OCPI version) comes
+# from the resolved row in SQL; the rest is given. A command no longer pending updates no row,
+# so nothing is inserted. SQLite has no data-modifying WITH; there `decide` runs in one trip.
+_RESOLVED = _RESOLVE.returning(
+    commands.c.id,
+    commands.c.party_id,
+    commands.c.ocpi_version,
+    commands.c.response_url,
+    commands.c.correlation_id,
+    _PARTY_VERSION,
+).cte("resolved")
+# The outbox columns a template gives (the others come from the resolved command).
+TEMPLATE_COLUMNS = (
+    "kind",
+    "method",
+    "fifo",
+    "attempts",
+    "next_attempt_at",
+    "lease_until",
+    "expires_at",
+    "created_at",
+    "delivered_at",
+    "gave_up_at",
+    "last_error",
+)
+# The body in the command's version: 2.1.1's CommandResponse form, or 2.2.1's CommandResult
+# (ocpi/wire.py chooses the same way).
+_BODY_211 = bindparam("body_211", type_=outbox.c.body.type)
+_BODY_221 = bindparam("body_221", type_=outbox.c.body.type)
+_FROM_COMMAND = {
+    "party_id": _RESOLVED.c.party_id,
+    # Literal SQL, not binds: constants of the statement, not values a caller passes.
+    "ocpi_version": func.coalesce(_RESOLVED.c.party_version, literal_column("'2.2.1'")),
+    "url": _RESOLVED.c.response_url,
+    "correlation_id": _RESOLVED.c.correlation_id,
+    "command_id": _RESOLVED.c.id,
+    "body": case(
+        (_RESOLVED.c.ocpi_version == literal_column("'2.1.1'"), _BODY_211), else_=_BODY_221
+    ),
+}
+_DECIDE_AT_ONCE = (
+    insert(outbox)
+    .from_select(
+        [*TEMPLATE_COLUMNS, *_FROM_COMMAND],
+        select(
+            *(bindparam(name, type_=outbox.c[name].type) for name in TEMPLATE_COLUMNS),
+            *_FROM_COMMAND.values(),
+        ).select_from(_RESOLVED),
+    )
+    .returning(*outbox.c)
+)
 # One row per id (executemany): plain binds compile the same for every engine.
 _DELIVERED = (
     update(outbox)
@@ -179,19 +234,19 @@ def resolve_command(x: Executor, decision: Decision, whole: bool = True) -> Any 
     """Move a pending command to its outcome; None if it was no longer pending (decided
     elsewhere first). The row comes back for what follows (whole, or only what its result's
     request needs), with its peer's current OCPI version as `party_version`."""
-    return first(
-        x,
-        _RESOLVE_WHOLE if whole else _RESOLVE_FOR_RESULT,
-        {
-            "command_id": decision.command_id,
-            "pending": decision.pending,
-            "new_state": decision.state,
-            "new_result": decision.result,
-            "new_message": decision.message,
-            "new_station_status": decision.station_status,
-            "now": decision.now,
-        },
-    )
+    return first(x, _RESOLVE_WHOLE if whole else _RESOLVE_FOR_RESULT, _resolve_values(decision))
+
+
+def _resolve_values(decision: Decision) -> dict[str, Any]:
+    return {
+        "command_id": decision.command_id,
+        "pending": decision.pending,
+        "new_state": decision.state,
+        "new_result": decision.result,
+        "new_message": decision.message,
+        "new_station_status": decision.station_status,
+        "now": decision.now,
+    }
 
 
 def decide(x: Executor, decision: Decision, outbox_for: OutboxFor) -> Decided | None:
@@ -203,6 +258,33 @@ def decide(x: Executor, decision: Decision, outbox_for: OutboxFor) -> Decided | 
         return None
     values = outbox_for(command, command.party_version)
     return Decided(command, insert_outbox(x, values), values)
+
+
+@dataclass(frozen=True, slots=True)
+class ResultTemplate:
+    """A result's outbox row before its command is known: its body for a 2.1.1 command and for
+    a 2.2.1 one, and the `TEMPLATE_COLUMNS`."""
+
+    body_211: dict[str, Any]
+    body_221: dict[str, Any]
+    values: Mapping[str, Any]
+
+
+@atomic_alone  # one statement
+def decide_at_once(x: Executor, decision: Decision, template: ResultTemplate) -> Decided | None:
+    """`decide` as one statement, for PostgreSQL (see `_DECIDE_AT_ONCE`). `Decided.command`
+    is the outbox row (it carries the command's peer as `party_id`)."""
+    values = {
+        **_resolve_values(decision),
+        **{name: template.values[name] for name in TEMPLATE_COLUMNS},
+        _BODY_211.key: template.body_211,
+        _BODY_221.key: template.body_221,
+    }
+    row = first(x, _DECIDE_AT_ONCE, values)
+    if row is None:
+        return None
+    queued = {column.name: getattr(row, column.name) for column in outbox.c if column.name != "id"}
+    return Decided(row, int(row.id), queued)
 
 
 def insert_outbox(x: Executor, values: Mapping[str, Any]) -> int:

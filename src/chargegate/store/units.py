@@ -100,8 +100,12 @@ class _CompiledExecutor:
         self._dialect = dialect
 
     def _statement(self, statement: Executable, keys: Iterable[str] | None) -> CompiledStatement:
-        # Statements are module constants; an INSERT is compiled per set of columns given.
-        is_insert = getattr(statement, "is_insert", False)
+        # Statements are module constants; an INSERT … VALUES is compiled per set of columns
+        # given. An INSERT … SELECT binds what it names (column keys would also reach into an
+        # UPDATE in its WITH and set the columns named alike).
+        is_insert = (
+            getattr(statement, "is_insert", False) and getattr(statement, "select", None) is None
+        )
         key = (id(statement), frozenset(keys) if is_insert and keys is not None else None)
         found = self._compiled.get(key)
         if found is None:
@@ -207,6 +211,8 @@ class Units:
         self._engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
         self._asyncpg = engine.dialect.driver == "asyncpg"
+        # The engine runs a data-modifying WITH (an UPDATE feeding an INSERT in one statement).
+        self.modifying_with = engine.dialect.name == "postgresql"
         # Compiled statements must not outlive their statement objects: they are keyed by id().
         self._compiled: Compiled = {}
         self._waiting: list[_Queued] = []
