@@ -234,6 +234,52 @@ def _diff(a: float | None, b: float | None) -> float | None:
     return a - b
 
 
+# Issue 7's targets for one node on this 2-core machine kind.
+TARGET_RATE_SQLITE = 1000.0
+TARGET_RATIO = 0.5
+TARGET_P99_LEVEL = 50
+TARGET_P99_ABOVE_FLOOR_MS = 5.0
+
+
+def targets(floor: SystemRun, gateway: SystemRun, db: str) -> list[str]:
+    """Issue 7's command targets against this run's figures, one line each."""
+
+    def verdict(met: bool) -> str:
+        return "met" if met else "not met"
+
+    lines = ["issue 7 targets, this run:"]
+    rates = {n: level["rate"] for n, level in gateway.levels.items() if level.get("rate")}
+    if db == "sqlite" and rates:
+        best = max(rates, key=lambda n: rates[n])
+        lines.append(
+            f"  >= {TARGET_RATE_SQLITE:,.0f} cmd/s on SQLite: {rates[best]:,.0f} at {best} in "
+            f"flight, {verdict(rates[best] >= TARGET_RATE_SQLITE)}"
+        )
+    ratios = {
+        n: rate / floor.levels[n]["rate"]
+        for n, rate in rates.items()
+        if floor.levels.get(n, {}).get("rate")
+    }
+    if ratios:
+        listed = ", ".join(f"{ratios[n]:.2f} at {n}" for n in sorted(ratios))
+        met = [str(n) for n in sorted(ratios) if ratios[n] >= TARGET_RATIO]
+        lines.append(
+            f"  throughput >= {TARGET_RATIO:.0%} of the floor: {listed}; "
+            + (f"met at {', '.join(met)} in flight" if met else "not met")
+        )
+    above = _diff(
+        gateway.levels.get(TARGET_P99_LEVEL, {}).get("p99"),
+        floor.levels.get(TARGET_P99_LEVEL, {}).get("p99"),
+    )
+    if above is not None:
+        lines.append(
+            f"  p99 at {TARGET_P99_LEVEL} in flight <= the floor's + "
+            f"{TARGET_P99_ABOVE_FLOOR_MS:g} ms: {above:+.1f} ms, "
+            f"{verdict(above <= TARGET_P99_ABOVE_FLOOR_MS)}"
+        )
+    return lines if len(lines) > 1 else []
+
+
 def report(floor: SystemRun | None, gateway: SystemRun | None, args: argparse.Namespace) -> str:
     headers = [
         "in flight",
@@ -293,6 +339,8 @@ def report(floor: SystemRun | None, gateway: SystemRun | None, args: argparse.Na
     ]
     if peaks:
         lines.append("server peak RSS (VmHWM): " + ", ".join(peaks))
+    if floor is not None and gateway is not None:
+        lines += targets(floor, gateway, args.db)
     return "\n".join(lines)
 
 

@@ -138,3 +138,24 @@ def test_connections_benchmark_prints_memory_heartbeats_and_commands() -> None:
     assert all(is_number(cell) for cell in numeric), row
     assert int(row[8]) > 0, row  # heartbeats were timed
     assert int(row[14]) > 0, row  # commands were timed
+
+
+def test_the_commands_report_says_where_the_targets_stand() -> None:
+    from bench.commands import SystemRun, targets
+
+    floor = SystemRun("floor", {1: {"rate": 800.0, "p99": 1.6}, 50: {"rate": 2000.0, "p99": 40.0}})
+    gateway = SystemRun(
+        "chargegate", {1: {"rate": 300.0, "p99": 7.0}, 50: {"rate": 1050.0, "p99": 44.5}}
+    )
+    assert targets(floor, gateway, "sqlite") == [
+        "issue 7 targets, this run:",
+        "  >= 1,000 cmd/s on SQLite: 1,050 at 50 in flight, met",
+        "  throughput >= 50% of the floor: 0.38 at 1, 0.53 at 50; met at 50 in flight",
+        "  p99 at 50 in flight <= the floor's + 5 ms: +4.5 ms, met",
+    ]
+    slow = SystemRun("chargegate", {50: {"rate": 900.0, "p99": 90.0}})
+    assert targets(floor, slow, "postgres") == [
+        "issue 7 targets, this run:",
+        "  throughput >= 50% of the floor: 0.45 at 50; not met",
+        "  p99 at 50 in flight <= the floor's + 5 ms: +50.0 ms, not met",
+    ]
