@@ -10,7 +10,6 @@ import ctypes
 import math
 import os
 import platform
-import resource
 import select
 import shlex
 import signal
@@ -24,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, Any, TypeVar
+
+from chargegate.open_files import raise_open_file_limit
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -43,14 +44,7 @@ _PR_SET_PDEATHSIG = 1
 
 def raise_fd_limit() -> int:
     """Raise this process's open-file limit to its hard limit; return the new soft limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = max(soft, 1 << 20)
-    if soft < hard:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            soft = hard
-    return soft
+    return raise_open_file_limit()[1]
 
 
 def _child_setup() -> None:  # pragma: no cover - runs in the forked child

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -58,6 +59,24 @@ def test_party_add_prints_token_a_last_and_list_shows_state(tmp_path: Path) -> N
     assert again.returncode == 2 and "already registered" in again.stderr
 
 
+def _open_file_limits(pid: int) -> tuple[int, int]:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            unlimited = resource.RLIM_INFINITY
+            return (
+                unlimited if soft == "unlimited" else int(soft),
+                unlimited if hard == "unlimited" else int(hard),
+            )
+    raise AssertionError("no open-file limit in /proc")
+
+
+def _low_open_file_limit() -> None:
+    # As a service manager starts it: soft 512, the hard limit above it.
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (512, hard))
+
+
 def test_serve_runs_one_app_with_ocpi_ocpp_and_docs(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -68,6 +87,7 @@ def test_serve_runs_one_app_with_ocpi_ocpp_and_docs(tmp_path: Path) -> None:
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        preexec_fn=_low_open_file_limit,
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -84,6 +104,9 @@ def test_serve_runs_one_app_with_ocpi_ocpp_and_docs(tmp_path: Path) -> None:
         assert versions.status_code == 401
         spec = httpx.get(f"{base}/openapi.json").json()
         assert "/ocpi/cpo/{version}/commands/{command}" in spec["paths"]
+        # Every station is a socket: serve raised its soft open-file limit to the hard one.
+        soft, hard = _open_file_limits(process.pid)
+        assert soft == hard or (hard == resource.RLIM_INFINITY and soft > 512), (soft, hard)
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -10,7 +10,10 @@ import sys
 from collections.abc import Sequence
 from typing import TypeVar
 
+from chargegate.open_files import raise_open_file_limit
 from chargegate.settings import Settings
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -31,6 +34,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     from chargegate.app import create_app
 
+    before, after = raise_open_file_limit()
+    log.info(
+        "open-file limit %d%s: at most about that many stations and peer connections",
+        after,
+        f" (raised from {before})" if after > before else "",
+    )
     settings = Settings()
     if settings.public_url == Settings.model_fields["public_url"].default and (
         args.host,
