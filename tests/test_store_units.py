@@ -25,11 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from chargegate.domain.clock import as_utc
 from chargegate.service.outbox import outbox_values
-from chargegate.store import command_sql, db, station_sql
+from chargegate.store import comm_log, command_sql, db, station_sql
 from chargegate.store import units as units_module
 from chargegate.store.command_sql import Decision
 from chargegate.store.compiled_statement import CompiledStatement
-from chargegate.store.models import Command, Connector, Outbox, Party, Station
+from chargegate.store.models import Command, Connector, OcppMessage, Outbox, Party, Station
 from chargegate.store.units import Executor, Units, atomic_alone, bulk
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=UTC)
@@ -480,6 +480,32 @@ async def test_station_reports_are_upserts_that_keep_what_the_operator_set(store
         )
         assert (two.ocpp_status, two.locked, two.evse_uid) == ("Available", False, None)
         assert uuid.UUID(two.uuid).version == 4 and two.uuid != one.uuid
+
+
+def _frame(n: int, created_at: datetime) -> dict[str, Any]:
+    return {
+        "station_id": "CP-1",
+        "direction": "IN",
+        "message_type": "CALL",
+        "action": "Heartbeat",
+        "unique_id": f"u-{n}",
+        "payload": {"n": n},
+        "created_at": created_at,
+    }
+
+
+async def test_retention_deletes_old_frames_in_batches_and_keeps_the_rest(store: Store) -> None:
+    old = [_frame(n, NOW - timedelta(days=40, minutes=n)) for n in range(5)]
+    recent = [_frame(n, datetime.now(UTC) - timedelta(minutes=n)) for n in range(5, 8)]
+    await store.units.run(comm_log._insert_frames, old + recent)
+    frames = comm_log.CommunicationLog(store.units, retention_days=0)
+    await frames.prune_expired()  # 0 days: every frame is kept
+    kept = comm_log.CommunicationLog(store.units, retention_days=30)
+    assert await kept.prune(NOW - timedelta(days=30), batch=2) == 5
+    await kept.prune_expired()  # nothing left that old
+    async with store.sessions() as s:
+        left = sorted(await s.scalars(select(OcppMessage.unique_id)))
+    assert left == ["u-5", "u-6", "u-7"]
 
 
 def test_an_insert_must_give_every_column_with_a_default() -> None:

@@ -64,7 +64,7 @@ from chargegate.service.remote_commands import RemoteCommandError, RemoteCommand
 from chargegate.service.station_events import StationEvents
 from chargegate.settings import Settings
 from chargegate.store import db
-from chargegate.store.comm_log import CommunicationLog
+from chargegate.store.comm_log import PRUNE_EVERY, CommunicationLog
 from chargegate.store.health import readiness
 from chargegate.store.units import Units
 
@@ -129,7 +129,7 @@ def create_app(
             cap = LocalCap(settings.operator_parallel_cap)
         wire = OcpiWire(settings)
         units = Units(engine)
-        comm_log = CommunicationLog(units)
+        comm_log = CommunicationLog(units, retention_days=settings.comm_log_retention_days)
         peer_client = PeerClient()
         delivery = DeliveryWorker(settings, sessions, peer_client, units)
         parties = PartyService(sessions)
@@ -163,12 +163,14 @@ def create_app(
         comm_log.start()
         delivery.start()
         state.emsp.start()
+        sweep = settings.sweep_interval
         jobs = [
-            asyncio.create_task(_every(settings.sweep_interval, job, name), name=name)
-            for job, name in (
-                (commands.resolve_expired, "timeout sweep"),
-                (remote_commands.tick, "remote start attempts"),
-                (station_events.expire_reservations, "reservation expiry"),
+            asyncio.create_task(_every(interval, job, name), name=name)
+            for interval, job, name in (
+                (sweep, commands.resolve_expired, "timeout sweep"),
+                (sweep, remote_commands.tick, "remote start attempts"),
+                (sweep, station_events.expire_reservations, "reservation expiry"),
+                (PRUNE_EVERY, comm_log.prune_expired, "communication log retention"),
             )
         ]
         log.info("chargegate %s ready on %s", __version__, settings.public_url)

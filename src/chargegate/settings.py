@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # How often deadlines, remote start attempts and stopMinutes are checked.
     sweep_interval: float = 1.0
 
+    # Communication log frames older than this many days are deleted (0 keeps every frame).
+    comm_log_retention_days: float = 30.0
+
     # Cluster: set a Redis URL to run as one of several nodes (PostgreSQL as the database).
     redis_url: str | None = None
     node_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}")

@@ -1,4 +1,5 @@
-"""The communication log writer: every OCPP frame, written in batches off the hot path."""
+"""The communication log writer: every OCPP frame, written in batches off the hot path, and
+deleted once older than the retention period."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, delete, insert, select
 
 from chargegate.domain.clock import utcnow
 
@@ -20,7 +21,25 @@ from .units import Executor, Units, atomic_alone, bulk
 log = logging.getLogger(__name__)
 
 MESSAGE_TYPES = {2: "CALL", 3: "CALLRESULT", 4: "CALLERROR"}
-_INSERT = insert(table_of(OcppMessage))
+_FRAMES = table_of(OcppMessage)
+_INSERT = insert(_FRAMES)
+# The oldest frames first, a batch at a time: one statement never holds the database long.
+_PRUNE = (
+    delete(_FRAMES)
+    .where(
+        _FRAMES.c.id.in_(
+            select(_FRAMES.c.id)
+            .where(_FRAMES.c.created_at < bindparam("cutoff"))
+            .order_by(_FRAMES.c.created_at)
+            .limit(bindparam("batch"))
+            .scalar_subquery()
+        )
+    )
+    .returning(_FRAMES.c.id)
+)
+PRUNE_BATCH = 5000
+# Seconds between retention runs.
+PRUNE_EVERY = 60.0
 
 
 @dataclass(slots=True)
@@ -60,8 +79,10 @@ def parse_frame(raw: str) -> tuple[str, str | None, str | None, Any]:
 class CommunicationLog:
     """Queues frames and inserts them in batches, so logging never waits on the database."""
 
-    def __init__(self, units: Units, batch_size: int = 500) -> None:
+    def __init__(self, units: Units, batch_size: int = 500, retention_days: float = 0) -> None:
+        """`retention_days`: what `prune_expired` keeps (0: everything)."""
         self._units = units
+        self._retention = timedelta(days=retention_days)
         self._queue: asyncio.Queue[Frame] = asyncio.Queue()
         self._batch_size = batch_size
         self._task: asyncio.Task[None] | None = None
@@ -78,6 +99,27 @@ class CommunicationLog:
         self._queue.put_nowait(
             Frame(station_id, direction, kind, action, unique_id, payload, utcnow())
         )
+
+    async def prune(self, older_than: datetime, batch: int = PRUNE_BATCH) -> int:
+        """Delete frames written before `older_than`, `batch` rows per statement; how many."""
+        deleted = 0
+        while True:
+            count = await self._units.run(_delete_frames, older_than, batch)
+            deleted += count
+            if count < batch:
+                return deleted
+            await asyncio.sleep(0)  # what else waits for the database goes between batches
+
+    async def prune_expired(self) -> None:
+        if not self._retention:
+            return
+        deleted = await self.prune(utcnow() - self._retention)
+        if deleted:
+            log.info(
+                "communication log: %d frames older than %g days deleted",
+                deleted,
+                self._retention.total_seconds() / 86400,
+            )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="communication-log")
@@ -133,3 +175,9 @@ class CommunicationLog:
 @atomic_alone
 def _insert_frames(x: Executor, rows: list[dict[str, Any]]) -> None:
     x.many(_INSERT, rows)
+
+
+@bulk
+@atomic_alone
+def _delete_frames(x: Executor, cutoff: datetime, batch: int) -> int:
+    return len(x.rows(_PRUNE, {"cutoff": cutoff, "batch": batch}))

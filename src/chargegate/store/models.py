@@ -217,6 +217,8 @@ class OcppMessage(Base):
     __table_args__ = (
         Index("ix_ocpp_messages_station_time", "station_id", "created_at"),
         Index("ix_ocpp_messages_unique_id", "unique_id"),
+        # Retention deletes by age; the operator's log lists by time across stations.
+        Index("ix_ocpp_messages_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
