@@ -10,7 +10,7 @@ import re
 import sqlite3
 import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -208,11 +208,23 @@ async def test_a_command_is_decided_once(store: Store) -> None:
     assert queued == 1
 
 
-async def test_racing_decisions_decide_once(store: Store) -> None:
-    """On PostgreSQL each decision reads the command and then writes in one statement, on
-    connections of their own: all of them read it pending, one write wins."""
-    await store.units.run(command_sql.record_command, _command("c-race"))
+async def _race(store: Store, command_id: str, decide: Callable[[str], Awaitable[Any]]) -> None:
+    """Twelve decisions of one command at once: one wins, with the one outbox row."""
+    await store.units.run(command_sql.record_command, _command(command_id))
     results = ["ACCEPTED", "REJECTED", "TIMEOUT", "FAILED"] * 3
+    decided = await asyncio.gather(*(decide(r) for r in results))
+    winners = [d for d in decided if d is not None]
+    assert len(winners) == 1
+    async with store.sessions() as s:
+        command = await s.get(Command, command_id)
+        queued = list(await s.scalars(select(Outbox)))
+    assert command is not None
+    assert [(q.id, q.body["result"]) for q in queued] == [(winners[0].outbox_id, command.result)]
+
+
+async def test_racing_decisions_decide_once(store: Store) -> None:
+    """On PostgreSQL each decision is a transaction on a connection of its own; the UPDATE's
+    condition on the pending state lets one win. On SQLite they share trips, in savepoints."""
 
     def row_saying(result: str) -> command_sql.OutboxFor:
         def row(command: Any, party_version: str | None) -> dict[str, Any]:
@@ -221,19 +233,11 @@ async def test_racing_decisions_decide_once(store: Store) -> None:
 
         return row
 
-    decided = await asyncio.gather(
-        *(
-            store.units.run(command_sql.decide, _decision("c-race", r), row_saying(r))
-            for r in results
-        )
+    await _race(
+        store,
+        "c-race",
+        lambda r: store.units.run(command_sql.decide, _decision("c-race", r), row_saying(r)),
     )
-    winners = [d for d in decided if d is not None]
-    assert len(winners) == 1
-    async with store.sessions() as s:
-        command = await s.get(Command, "c-race")
-        queued = list(await s.scalars(select(Outbox)))
-    assert command is not None
-    assert [(q.id, q.body["result"]) for q in queued] == [(winners[0].outbox_id, command.result)]
 
 
 def _template(result: str) -> command_sql.ResultTemplate:
@@ -291,21 +295,13 @@ async def test_postgresql_decides_at_once_as_the_two_statements_do(store: Store)
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 async def test_postgresql_racing_decisions_at_once_decide_once(store: Store) -> None:
-    await store.units.run(command_sql.record_command, _command("c-race1"))
-    results = ["ACCEPTED", "REJECTED", "TIMEOUT", "FAILED"] * 3
-    decided = await asyncio.gather(
-        *(
-            store.units.run(command_sql.decide_at_once, _decision("c-race1", r), _template(r))
-            for r in results
-        )
+    await _race(
+        store,
+        "c-race1",
+        lambda r: store.units.run(
+            command_sql.decide_at_once, _decision("c-race1", r), _template(r)
+        ),
     )
-    winners = [d for d in decided if d is not None]
-    assert len(winners) == 1
-    async with store.sessions() as s:
-        command = await s.get(Command, "c-race1")
-        queued = list(await s.scalars(select(Outbox)))
-    assert command is not None
-    assert [(q.id, q.body["result"]) for q in queued] == [(winners[0].outbox_id, command.result)]
     again = await store.units.run(command_sql.decide_at_once, _decision("c-race1"), _template("X"))
     assert again is None
 
