@@ -17,7 +17,7 @@ import math
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +57,20 @@ class SystemRun:
     name: str
     levels: dict[int, dict[str, Any]]
     server_rss_kib: int | None = None
+    rates: dict[int, dict[str, Any]] = field(default_factory=dict)  # open loop, by cmd/s
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.commands", description=__doc__)
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--inflight", type=int_list, default=[1, 10, 50, 200])
+    parser.add_argument(
+        "--rates",
+        type=int_list,
+        default=[],
+        help="then open-loop levels: commands sent at this many per second whatever comes "
+        "back, e.g. 200,500 (the delay added at a given load, not the throughput)",
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per level")
     parser.add_argument(
         "--warmup", type=float, default=None, help="unmeasured seconds before each level"
@@ -131,9 +139,10 @@ def run_load(
     args: argparse.Namespace,
     server: Proc,
     stations: Proc,
-) -> dict[int, dict[str, Any]]:
-    """Run the load generator through every level; add the server's CPU per command (CPU time
-    between the ends of two levels, over the commands issued meanwhile, warm-up included)."""
+) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
+    """Run the load generator through every level, in flight then by rate; add the server's CPU
+    per command (CPU time between the ends of two levels, over the commands issued meanwhile,
+    warm-up included)."""
     argv = python_module(
         "bench.loadgen",
         "--target",
@@ -144,6 +153,8 @@ def run_load(
         str(args.connectors),
         "--levels",
         ",".join(str(n) for n in args.inflight),
+        "--rates",
+        ",".join(str(r) for r in args.rates),
         "--seconds",
         str(args.seconds),
         "--warmup",
@@ -157,9 +168,13 @@ def run_load(
     if not json.loads(reader.readline(timeout=60)).get("ready"):
         raise RuntimeError(f"{name} did not get ready")
     levels: dict[int, dict[str, Any]] = {}
+    rates: dict[int, dict[str, Any]] = {}
     watched = {"cpu_ms": server, "stations_cpu_ms": stations, "emsp_cpu_ms": proc}
     cpu_before = {key: cpu_seconds(p.pid) for key, p in watched.items()}
-    for inflight in args.inflight:
+    for size, into, label in [
+        *((n, levels, f"{n:>4} in flight") for n in args.inflight),
+        *((r, rates, f"{r:>4} cmd/s sent") for r in args.rates),
+    ]:
         summary = json.loads(reader.readline(args.warmup + args.seconds + RESULT_WAIT + 30))
         issued = summary["issued"]
         for key, p in watched.items():
@@ -167,9 +182,9 @@ def run_load(
             used = (cpu_after - cpu_before[key]) * 1000
             summary[key] = used / issued if issued else None
             cpu_before[key] = cpu_after
-        levels[inflight] = summary
+        into[size] = summary
         print_flush(
-            f"  {name}: {inflight:>4} in flight: {summary['rate']:8.1f} cmd/s, "
+            f"  {name}: {label}: {summary['rate']:8.1f} cmd/s, "
             f"p50 {fmt(summary['p50'])} ms, p99 {fmt(summary['p99'])} ms, "
             f"answer p50 {fmt(summary['sync_p50'])} ms, "
             f"CPU ms/cmd: server {fmt(summary['cpu_ms'], 2)}, "
@@ -178,7 +193,7 @@ def run_load(
             f"results {summary['results']}, errors {summary['errors']}"
         )
     procs.stop(proc)
-    return levels
+    return levels, rates
 
 
 def run_floor(procs: ProcessSet, args: argparse.Namespace) -> SystemRun:
@@ -187,11 +202,11 @@ def run_floor(procs: ProcessSet, args: argparse.Namespace) -> SystemRun:
     server = procs.start("floor", python_module("bench.floor", "--port", str(port)))
     wait_http_ok(f"http://127.0.0.1:{port}/healthz", server)
     stations = start_stations(procs, "floor-stations", port, args)
-    levels = run_load(procs, "floor-emsp", port, None, args, server, stations)
+    levels, rates = run_load(procs, "floor-emsp", port, None, args, server, stations)
     rss = _rss(server)
     procs.stop(stations)
     procs.stop(server)
-    return SystemRun("floor", levels, rss)
+    return SystemRun("floor", levels, rss, rates)
 
 
 def run_chargegate(procs: ProcessSet, args: argparse.Namespace, work_dir: Path) -> SystemRun:
@@ -214,11 +229,11 @@ def run_chargegate(procs: ProcessSet, args: argparse.Namespace, work_dir: Path) 
         )
         wait_http_ok(f"http://127.0.0.1:{port}/healthz", server)
         stations = start_stations(procs, "gateway-stations", port, args)
-        levels = run_load(procs, "gateway-emsp", port, token_a, args, server, stations)
+        levels, rates = run_load(procs, "gateway-emsp", port, token_a, args, server, stations)
         rss = _rss(server)
         procs.stop(stations)
         procs.stop(server)
-    return SystemRun("chargegate", levels, rss)
+    return SystemRun("chargegate", levels, rss, rates)
 
 
 def _rss(proc: Proc) -> int | None:
@@ -280,6 +295,22 @@ def targets(floor: SystemRun, gateway: SystemRun, db: str) -> list[str]:
     return lines if len(lines) > 1 else []
 
 
+def _rate_row(rate: int, floor: SystemRun | None, gateway: SystemRun | None) -> list[str]:
+    f = floor.rates.get(rate, {}) if floor else {}
+    g = gateway.rates.get(rate, {}) if gateway else {}
+    return [
+        str(rate),
+        fmt(f.get("rate")),
+        fmt(g.get("rate")),
+        fmt(f.get("p50")),
+        fmt(f.get("p99")),
+        fmt(g.get("p50")),
+        fmt(g.get("p99")),
+        fmt(_diff(g.get("p50"), f.get("p50"))),
+        fmt(_diff(g.get("p99"), f.get("p99"))),
+    ]
+
+
 def report(floor: SystemRun | None, gateway: SystemRun | None, args: argparse.Namespace) -> str:
     headers = [
         "in flight",
@@ -330,6 +361,24 @@ def report(floor: SystemRun | None, gateway: SystemRun | None, args: argparse.Na
         "arriving at response_url; CPU ms/cmd: the server process's CPU time per command issued",
         format_table(headers, rows),
     ]
+    if args.rates:
+        lines += [
+            "open loop: commands sent at a fixed rate, whatever comes back; latency as above",
+            format_table(
+                [
+                    "sent cmd/s",
+                    "floor done cmd/s",
+                    "cg done cmd/s",
+                    "floor p50",
+                    "floor p99",
+                    "cg p50",
+                    "cg p99",
+                    "p50 cg-floor (ms)",
+                    "p99 cg-floor (ms)",
+                ],
+                [_rate_row(rate, floor, gateway) for rate in args.rates],
+            ),
+        ]
     if notes:
         lines += ["not everything was ACCEPTED:", *notes]
     peaks = [

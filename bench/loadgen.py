@@ -16,6 +16,7 @@ import json
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,7 +137,8 @@ class Picker:
 
 @dataclass
 class Level:
-    inflight: int
+    inflight: int  # commands kept in flight (closed loop); 0 for a rate
+    rate_target: float = 0.0  # commands sent per second whatever comes back (open loop)
     start: float = 0.0  # measurement window, perf_counter seconds
     end: float = 0.0
     latencies: list[float] = field(default_factory=list)
@@ -154,6 +156,7 @@ class Level:
         sync_ms = [x * 1000 for x in self.sync]
         return {
             "inflight": self.inflight,
+            "rate_target": self.rate_target,
             "seconds": round(seconds, 3),
             "completed": len(ms),
             "rate": len(ms) / seconds if seconds > 0 else 0.0,
@@ -266,8 +269,10 @@ class LoadGenerator:
                 else:
                     self.me.token_c = "floor-needs-no-token"
                 print(json.dumps({"ready": True}), flush=True)
-                for inflight in args.levels:
-                    level = await self.run_level(inflight)
+                runs = [(self.run_level, n) for n in args.levels]
+                runs += [(self.run_rate, r) for r in args.rates]
+                for run_one, size in runs:
+                    level = await run_one(size)
                     summary = level.summary()
                     summary["callbacks"] = dict(self.callbacks)
                     print(json.dumps(summary), flush=True)
@@ -278,60 +283,104 @@ class LoadGenerator:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(serving, 10)
 
+    def _origin(self) -> tuple[str, int]:
+        target = httpx.URL(self.args.target)
+        return target.host, target.port or 80
+
+    def _level(self, inflight: int, rate: float = 0.0) -> Level:
+        level = Level(inflight, rate)
+        level.start = time.perf_counter() + self.args.warmup
+        level.end = level.start + self.args.seconds
+        return level
+
     async def run_level(self, inflight: int) -> Level:
-        args = self.args
-        level = Level(inflight)
-        now = time.perf_counter()
-        level.start = now + args.warmup
-        level.end = level.start + args.seconds
-        path = f"/ocpi/cpo/{self.me.version}/commands/START_SESSION"
-        assert self.me.token_c is not None
-        headers = {"Authorization": auth_header(self.me.token_c, self.me.version)}
-        stop_at = level.end
-        target = httpx.URL(args.target)
-        host, port = target.host, target.port or 80
+        level = self._level(inflight)
+        host, port = self._origin()
         while len(self.connections) < inflight:
             self.connections.append(KeepAliveConnection(host, port))
 
-        async def one_command(connection: KeepAliveConnection) -> None:
-            index, station, evse = self.picker.acquire()
-            ref = f"r{next(self._refs)}"
-            future: asyncio.Future[tuple[str, float]] = asyncio.get_running_loop().create_future()
-            self.pending[ref] = future
-            try:
-                level.issued += 1
-                sent = time.perf_counter()
-                body = json.dumps(start_session_body(self.me.response_url(ref), station, evse))
-                try:
-                    status, answer = await connection.post(path, body.encode(), headers)
-                except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
-                    level.errors[f"post {type(exc).__name__}"] += 1
-                    await asyncio.sleep(0.05)
-                    return
-                answered = time.perf_counter()
-                sync_result = _sync_result(status, answer)
-                if sync_result != "ACCEPTED":
-                    level.errors[f"sync {sync_result}"] += 1
-                    return
-                try:
-                    result, arrived = await asyncio.wait_for(future, RESULT_WAIT)
-                except TimeoutError:
-                    level.errors["no result"] += 1
-                    return
-                if level.in_window(arrived):
-                    level.latencies.append(arrived - sent)
-                    level.sync.append(answered - sent)
-                    level.results[result] += 1
-            finally:
-                self.pending.pop(ref, None)
-                self.picker.release(index)
-
         async def worker(connection: KeepAliveConnection) -> None:
-            while time.perf_counter() < stop_at:
-                await one_command(connection)
+            while time.perf_counter() < level.end:
+                await self._one_command(level, connection)
 
         await asyncio.gather(*(worker(c) for c in self.connections[:inflight]))
         return level
+
+    async def run_rate(self, rate: float) -> Level:
+        """Open loop: a command every 1/rate seconds, sent whether or not earlier ones are
+        back, each on an idle connection (a new one when none is idle)."""
+        level = self._level(0, rate)
+        host, port = self._origin()
+        idle = list(self.connections)
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def one(connection: KeepAliveConnection) -> None:
+            try:
+                await self._one_command(level, connection, idle.append)
+            except BaseException:
+                connection.close()
+                raise
+
+        started = time.perf_counter()
+        for n in itertools.count():
+            due = started + n / rate
+            if due >= level.end:
+                break
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            connection = idle.pop() if idle else KeepAliveConnection(host, port)
+            if connection not in self.connections:
+                self.connections.append(connection)
+            task = asyncio.create_task(one(connection))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.gather(*tasks)
+        return level
+
+    async def _one_command(
+        self,
+        level: Level,
+        connection: KeepAliveConnection,
+        answered_on: Callable[[KeepAliveConnection], None] | None = None,
+    ) -> None:
+        """One START_SESSION, timed from the POST to its result. `answered_on`: given the
+        connection once the POST is answered (it is free for another command then)."""
+        path = f"/ocpi/cpo/{self.me.version}/commands/START_SESSION"
+        assert self.me.token_c is not None
+        headers = {"Authorization": auth_header(self.me.token_c, self.me.version)}
+        index, station, evse = self.picker.acquire()
+        ref = f"r{next(self._refs)}"
+        future: asyncio.Future[tuple[str, float]] = asyncio.get_running_loop().create_future()
+        self.pending[ref] = future
+        try:
+            level.issued += 1
+            sent = time.perf_counter()
+            body = json.dumps(start_session_body(self.me.response_url(ref), station, evse))
+            try:
+                status, answer = await connection.post(path, body.encode(), headers)
+            except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+                level.errors[f"post {type(exc).__name__}"] += 1
+                await asyncio.sleep(0.05)
+                return
+            answered = time.perf_counter()
+            if answered_on is not None:
+                answered_on(connection)
+            sync_result = _sync_result(status, answer)
+            if sync_result != "ACCEPTED":
+                level.errors[f"sync {sync_result}"] += 1
+                return
+            try:
+                result, arrived = await asyncio.wait_for(future, RESULT_WAIT)
+            except TimeoutError:
+                level.errors["no result"] += 1
+                return
+            if level.in_window(arrived):
+                level.latencies.append(arrived - sent)
+                level.sync.append(answered - sent)
+                level.results[result] += 1
+        finally:
+            self.pending.pop(ref, None)
+            self.picker.release(index)
 
 
 def _sync_result(status: int, answer: bytes) -> str:
@@ -364,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--connectors", type=int, default=2)
     parser.add_argument("--levels", type=int_list, default=[1], help="in-flight levels, e.g. 1,10")
+    parser.add_argument(
+        "--rates", type=int_list, default=[], help="then open-loop rates in commands/s, e.g. 200"
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per level")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first")
     return parser

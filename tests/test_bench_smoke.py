@@ -104,16 +104,20 @@ def test_commands_benchmark_prints_floor_and_chargegate_per_level() -> None:
         "0.5",
         "--stations",
         "10",
-        timeout=45,
+        "--rates",
+        "20",
+        timeout=60,
     )
     assert "command: python -m bench.commands --inflight 1,5" in output
     assert "machine: " in output and "python: " in output
     rows = table_rows(output)
-    assert [row[0] for row in rows] == ["1", "5"], output
+    # The in-flight levels, then the open-loop one (commands sent at 20 a second).
+    assert [row[0] for row in rows] == ["1", "5", "20"], output
     for row in rows:
         assert all(is_number(cell) for cell in row), row
         floor_rate, chargegate_rate = float(row[1]), float(row[2])
         assert floor_rate > 0 and chargegate_rate > 0, row
+    assert "open loop: commands sent at a fixed rate" in output
     assert "not everything was ACCEPTED" not in output, output
 
 
