@@ -311,6 +311,14 @@ def _rate_row(rate: int, floor: SystemRun | None, gateway: SystemRun | None) -> 
     ]
 
 
+def _not_all_accepted(where: str, f: dict[str, Any], g: dict[str, Any]) -> list[str]:
+    return [
+        f"  {label} at {where}: results {level['results']}, errors {level['errors']}"
+        for label, level in (("floor", f), ("chargegate", g))
+        if level and (level.get("errors") or set(level.get("results", {})) - {"ACCEPTED"})
+    ]
+
+
 def report(floor: SystemRun | None, gateway: SystemRun | None, args: argparse.Namespace) -> str:
     headers = [
         "in flight",
@@ -351,16 +359,18 @@ def report(floor: SystemRun | None, gateway: SystemRun | None, args: argparse.Na
                 fmt(g.get("cpu_ms"), 2),
             ]
         )
-        for label, level in (("floor", f), ("chargegate", g)):
-            if level and (level.get("errors") or set(level.get("results", {})) - {"ACCEPTED"}):
-                notes.append(
-                    f"  {label} at {inflight}: results {level['results']}, errors {level['errors']}"
-                )
+        notes += _not_all_accepted(f"{inflight} in flight", f, g)
     lines = [
         "latencies in ms, from the START_SESSION POST being sent to the CommandResult "
         "arriving at response_url; CPU ms/cmd: the server process's CPU time per command issued",
         format_table(headers, rows),
     ]
+    for rate in args.rates:
+        notes += _not_all_accepted(
+            f"{rate} cmd/s sent",
+            floor.rates.get(rate, {}) if floor else {},
+            gateway.rates.get(rate, {}) if gateway else {},
+        )
     if args.rates:
         lines += [
             "open loop: commands sent at a fixed rate, whatever comes back; latency as above",
