@@ -186,6 +186,9 @@ class LoadGenerator:
         self._refs = itertools.count()
         self._callback_prefix = f"/ocpi/emsp/{self.me.version}/commands/START_SESSION/"
         self.connections: list[KeepAliveConnection] = []
+        # The START_SESSION request's path and headers, set once the handshake gave token C.
+        self._command_path = ""
+        self._command_headers: dict[str, str] = {}
 
     # -- our own OCPI endpoints ----------------------------------------------------------------
 
@@ -268,6 +271,12 @@ class LoadGenerator:
                     await handshake(client, args.target, args.token_a, self.me)
                 else:
                     self.me.token_c = "floor-needs-no-token"
+                # Once, not per command: the load generator shares the cores it measures on.
+                self._command_path = f"/ocpi/cpo/{self.me.version}/commands/START_SESSION"
+                assert self.me.token_c is not None
+                self._command_headers = {
+                    "Authorization": auth_header(self.me.token_c, self.me.version)
+                }
                 print(json.dumps({"ready": True}), flush=True)
                 runs = [(self.run_level, n) for n in args.levels]
                 runs += [(self.run_rate, r) for r in args.rates]
@@ -327,8 +336,10 @@ class LoadGenerator:
             if due >= level.end:
                 break
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            connection = idle.pop() if idle else KeepAliveConnection(host, port)
-            if connection not in self.connections:
+            if idle:
+                connection = idle.pop()
+            else:
+                connection = KeepAliveConnection(host, port)
                 self.connections.append(connection)
             task = asyncio.create_task(one(connection))
             tasks.add(task)
@@ -345,9 +356,7 @@ class LoadGenerator:
     ) -> None:
         """One START_SESSION, timed from the POST to its result. `answered_on`: given the
         connection once the POST is answered (it is free for another command then)."""
-        path = f"/ocpi/cpo/{self.me.version}/commands/START_SESSION"
-        assert self.me.token_c is not None
-        headers = {"Authorization": auth_header(self.me.token_c, self.me.version)}
+        path, headers = self._command_path, self._command_headers
         index, station, evse = self.picker.acquire()
         ref = f"r{next(self._refs)}"
         future: asyncio.Future[tuple[str, float]] = asyncio.get_running_loop().create_future()
