@@ -131,6 +131,28 @@ def start_stations(procs: ProcessSet, name: str, port: int, args: argparse.Names
     return proc
 
 
+def loadgen_args(port: int, args: argparse.Namespace) -> list[str]:
+    """The load generator's arguments for this run (`--rates` only when asked for: an empty
+    list is not an argument its parser takes)."""
+    argv = [
+        "--target",
+        f"http://127.0.0.1:{port}",
+        "--station",
+        f"{PREFIX}:{args.stations}",
+        "--connectors",
+        str(args.connectors),
+        "--levels",
+        ",".join(str(n) for n in args.inflight),
+        "--seconds",
+        str(args.seconds),
+        "--warmup",
+        str(args.warmup),
+    ]
+    if args.rates:
+        argv += ["--rates", ",".join(str(r) for r in args.rates)]
+    return argv
+
+
 def run_load(
     procs: ProcessSet,
     name: str,
@@ -143,23 +165,7 @@ def run_load(
     """Run the load generator through every level, in flight then by rate; add the server's CPU
     per command (CPU time between the ends of two levels, over the commands issued meanwhile,
     warm-up included)."""
-    argv = python_module(
-        "bench.loadgen",
-        "--target",
-        f"http://127.0.0.1:{port}",
-        "--station",
-        f"{PREFIX}:{args.stations}",
-        "--connectors",
-        str(args.connectors),
-        "--levels",
-        ",".join(str(n) for n in args.inflight),
-        "--rates",
-        ",".join(str(r) for r in args.rates),
-        "--seconds",
-        str(args.seconds),
-        "--warmup",
-        str(args.warmup),
-    )
+    argv = python_module("bench.loadgen", *loadgen_args(port, args))
     if token_a:
         # One argument: a token may start with "-", which argparse would take for an option.
         argv += [f"--token-a={token_a}"]
@@ -403,10 +409,15 @@ def report(floor: SystemRun | None, gateway: SystemRun | None, args: argparse.Na
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = build_parser().parse_args(argv)
     if args.warmup is None:
         args.warmup = max(0.5, min(2.0, args.seconds * 0.2))
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     exit_on_sigterm()
     raise_fd_limit()
     print_flush("# chargegate end-to-end commands benchmark")

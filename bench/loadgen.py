@@ -16,7 +16,7 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -278,6 +278,7 @@ class LoadGenerator:
                     "Authorization": auth_header(self.me.token_c, self.me.version)
                 }
                 print(json.dumps({"ready": True}), flush=True)
+                runs: list[tuple[Callable[[int], Awaitable[Level]], int]]
                 runs = [(self.run_level, n) for n in args.levels]
                 runs += [(self.run_rate, r) for r in args.rates]
                 for run_one, size in runs:
@@ -315,7 +316,7 @@ class LoadGenerator:
         await asyncio.gather(*(worker(c) for c in self.connections[:inflight]))
         return level
 
-    async def run_rate(self, rate: float) -> Level:
+    async def run_rate(self, rate: int) -> Level:
         """Open loop: a command every 1/rate seconds, sent whether or not earlier ones are
         back, each on an idle connection (a new one when none is idle)."""
         level = self._level(0, rate)

@@ -163,3 +163,18 @@ def test_the_commands_report_says_where_the_targets_stand() -> None:
         "  throughput >= 50% of the floor: 0.45 at 50; not met",
         "  p99 at 50 in flight <= the floor's + 5 ms: +50.0 ms, not met",
     ]
+
+
+@pytest.mark.parametrize("extra", [[], ["--rates", "200,500"]])
+def test_commands_benchmark_gives_the_load_generator_arguments_it_takes(
+    extra: list[str],
+) -> None:
+    # The default run (no open-loop levels) once handed the load generator an empty --rates,
+    # which its parser refused: the README's command failed before its first level.
+    from bench import commands, loadgen
+
+    args = commands.parse_args(["--inflight", "1,50", *extra])
+    parsed = loadgen.build_parser().parse_args(commands.loadgen_args(8080, args))
+    assert parsed.levels == [1, 50]
+    assert parsed.rates == ([200, 500] if extra else [])
+    assert parsed.warmup == args.warmup and parsed.seconds == args.seconds
