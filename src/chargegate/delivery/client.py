@@ -17,7 +17,6 @@ outgoing calls do; the pool above serves only what goes direct."""
 from __future__ import annotations
 
 import asyncio
-import json
 import ssl
 import time
 import urllib.request
@@ -46,7 +45,7 @@ class Answer:
         return self.content.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
-        return json.loads(self.content)
+        return json_text.loads(self.content)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select
 
+from chargegate import json_text
 from chargegate.domain.clock import utcnow
 
 from .models import OcppMessage, table_of
@@ -56,7 +56,7 @@ class Frame:
 def parse_frame(raw: str) -> tuple[str, str | None, str | None, Any]:
     """(message type, unique id, action if a CALL, payload) of an OCPP-J frame, leniently."""
     try:
-        msg = json.loads(raw)
+        msg = json_text.loads(raw)
         kind = MESSAGE_TYPES.get(msg[0], "UNKNOWN")
         unique_id = str(msg[1])
     except (ValueError, TypeError, IndexError, KeyError):
