@@ -603,20 +603,25 @@ async def test_sqlite_runs_bulk_units_off_the_event_loop_and_others_on_it(store:
     seen: dict[str, str] = {}
 
     @bulk
-    def many_rows(x: Executor) -> None:
+    def many_rows(x: Executor, batch: int = 0) -> None:
         seen["bulk"] = threading.current_thread().name
-        x.many(_INSERT_COMMANDS, [_command(f"b-{n}") for n in range(200)])
+        x.many(_INSERT_COMMANDS, [_command(f"b-{batch}-{n}") for n in range(200)])
 
-    def few_rows(x: Executor) -> None:
+    def few_rows(x: Executor, command_id: str = "p-1") -> None:
         seen["plain"] = threading.current_thread().name
-        command_sql.record_command(x, _command("p-1"))
+        command_sql.record_command(x, _command(command_id))
 
     await store.units.run(many_rows)
     await store.units.run(few_rows)
     assert seen["plain"] == threading.main_thread().name
     assert seen["bulk"] != threading.main_thread().name
+    # Queued together for one trip, the bulk unit does not take the other off the loop.
+    seen.clear()
+    await asyncio.gather(store.units.run(few_rows, "p-2"), store.units.run(many_rows, 1))
+    assert seen["plain"] == threading.main_thread().name
+    assert seen["bulk"] != threading.main_thread().name
     async with store.sessions() as s:
-        assert await s.scalar(select(func.count()).select_from(Command)) == 201
+        assert await s.scalar(select(func.count()).select_from(Command)) == 402
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
