@@ -192,7 +192,7 @@ def run_load(
         print_flush(
             f"  {name}: {label}: {summary['rate']:8.1f} cmd/s, "
             f"p50 {fmt(summary['p50'])} ms, p99 {fmt(summary['p99'])} ms, "
-            f"answer p50 {fmt(summary['sync_p50'])} ms, "
+            f"answer p50 {fmt(summary['sync_p50'])} ms, p99 {fmt(summary['sync_p99'])} ms, "
             f"CPU ms/cmd: server {fmt(summary['cpu_ms'], 2)}, "
             f"stations {fmt(summary['stations_cpu_ms'], 2)}, "
             f"eMSP {fmt(summary['emsp_cpu_ms'], 2)}; "
