@@ -670,3 +670,33 @@ async def test_sqlite_trips_in_a_stream_share_a_checkout_and_sessions_still_get_
     assert counted is not None and counted > 0
     assert still_streaming == 20  # the session was answered while every stream still ran
     assert trips > 20 and checkouts < trips / 2, (checkouts, trips)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_postgresql_units_take_connections_in_the_order_they_asked(
+    store: Store, database_url: str
+) -> None:
+    """Callers that each run unit after unit share the pool in turn. The pool's own queue let
+    the caller that had just checked a connection in take it straight back, ahead of those
+    waiting: at 200 commands in flight the wait was 0.1 ms at p50 and over a second at p99."""
+    engine = db.make_engine(database_url, pool_size=units_module.SESSION_RESERVE + 1)
+    units = Units(engine)  # one connection for units
+    done: list[int] = []
+
+    def read(x: Executor) -> None:
+        x.rows(select(func.count().label("n")).select_from(Command), {})
+
+    async def caller(n: int) -> None:
+        for _ in range(8):
+            await units.run(read)
+            done.append(n)
+
+    try:
+        await asyncio.gather(*(caller(n) for n in range(5)))
+    finally:
+        await units.close()
+        await engine.dispose()
+    # In turn: no caller runs its third unit before every caller has run its first, and so on.
+    for i in range(len(done)):
+        counts = [done[: i + 1].count(n) for n in range(5)]
+        assert max(counts) - min(counts) <= 2, done

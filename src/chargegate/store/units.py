@@ -37,6 +37,9 @@ from .db import BUSY_TIMEOUT_MS
 
 log = logging.getLogger(__name__)
 
+# Pooled connections units leave to sessions on PostgreSQL.
+SESSION_RESERVE = 2
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -225,6 +228,8 @@ class Units:
         self._changes_checkpointed = 0
         self._checkpointing: asyncio.Task[None] | None = None
         self._checkpointer: sqlite3.Connection | None = None
+        # Units take pooled connections in the order they asked (see `_run_asyncpg`).
+        self._turns = asyncio.Semaphore(_unit_connections(engine))
 
     async def run(self, unit: Unit[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         if self._asyncpg:
@@ -248,6 +253,14 @@ class Units:
             self._checkpointer = None
 
     async def _run_asyncpg(self, unit: Unit[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        # First come, first served. The pool's own queue lets a newcomer take a connection
+        # just checked in ahead of those already waiting (asyncio.Queue wakes a waiter, which
+        # then finds it taken): at 200 commands in flight on PostgreSQL, the checkout wait was
+        # 0.1 ms at p50 and 1.1-2.3 s at p99, most of the commands' p99.
+        async with self._turns:
+            return await self._run_asyncpg_now(unit, *args, **kwargs)
+
+    async def _run_asyncpg_now(self, unit: Unit[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         proxied = await self._engine.raw_connection()
         connection: Any = proxied.driver_connection
         try:
@@ -390,6 +403,14 @@ class Units:
         self._checkpointing = None
         if not task.cancelled() and task.exception() is not None:
             log.warning("SQLite checkpoint failed: %s", task.exception())
+
+
+def _unit_connections(engine: AsyncEngine) -> int:
+    """How many units may hold a pooled connection at once: the pool's size (its overflow, if
+    any, left to sessions) but a couple, which sessions (reads, the delivery worker's claims)
+    can then always get without waiting behind a queue of units."""
+    size = getattr(engine.pool, "size", None)
+    return max(1, size() - SESSION_RESERVE) if callable(size) else 1
 
 
 def _by_trip(batch: list[_Queued]) -> list[list[_Queued]]:
