@@ -178,3 +178,17 @@ def test_commands_benchmark_gives_the_load_generator_arguments_it_takes(
     assert parsed.levels == [1, 50]
     assert parsed.rates == ([200, 500] if extra else [])
     assert parsed.warmup == args.warmup and parsed.seconds == args.seconds
+
+
+def test_a_level_times_the_commands_sent_in_its_window_and_counts_those_done_in_it() -> None:
+    from bench.loadgen import Level
+
+    level = Level(inflight=200, start=10.0, end=20.0)
+    level.record(sent=8.0, answered=11.0, arrived=11.5, result="ACCEPTED")  # sent in warm-up
+    level.record(sent=12.0, answered=12.1, arrived=12.2, result="ACCEPTED")
+    level.record(sent=19.9, answered=20.1, arrived=20.4, result="ACCEPTED")  # back after the end
+    summary = level.summary()
+    assert summary["completed"] == 2 and summary["rate"] == 0.2
+    assert sorted(level.latencies) == pytest.approx([0.2, 0.5])
+    assert sorted(level.sync) == pytest.approx([0.1, 0.2])
+    assert summary["results"] == {"ACCEPTED": 2}
