@@ -55,6 +55,7 @@ async def test_a_connection_dropped_while_idle_is_replaced_when_pinged(
                 await units.run(_one)
             assert (await units.run(_one)).one == 1
     finally:
+        await units.close()
         await engine.dispose()
 
 

@@ -700,3 +700,28 @@ async def test_postgresql_units_take_connections_in_the_order_they_asked(
     for i in range(len(done)):
         counts = [done[: i + 1].count(n) for n in range(5)]
         assert max(counts) - min(counts) <= 2, done
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_postgresql_units_keep_their_connections_between_them(store: Store) -> None:
+    """A pool checkout and check-in around every unit cost 8 % of the process's CPU: units hand
+    their connections on to each other, and give them back to the pool when closed."""
+    checkouts = 0
+
+    def count_checkout(*_: Any) -> None:
+        nonlocal checkouts
+        checkouts += 1
+
+    def read(x: Executor) -> None:
+        x.rows(select(func.count().label("n")).select_from(Command), {})
+
+    event.listen(store.engine.sync_engine, "checkout", count_checkout)
+    try:
+        for _ in range(20):
+            await store.units.run(read)
+        await asyncio.gather(*(store.units.run(read) for _ in range(5)))
+    finally:
+        event.remove(store.engine.sync_engine, "checkout", count_checkout)
+    assert checkouts <= 5, checkouts  # one for the sequence, at most five at once
+    await store.units.close()
+    assert store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ BUSY_TIMEOUT_MS = 30_000
 
 # A pooled PostgreSQL connection idle longer than this is pinged before it is handed out.
 PING_AFTER_IDLE = 10.0
+_PING_AFTER_IDLE_OF: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
 
 
 def make_engine(
@@ -70,7 +72,13 @@ def make_engine(
         url, pool_size=pool_size, max_overflow=max_overflow, json_serializer=json_text.dumps
     )
     _ping_when_idle(engine.sync_engine, ping_after_idle)
+    _PING_AFTER_IDLE_OF[engine.sync_engine] = ping_after_idle
     return engine
+
+
+def ping_after_idle(engine: AsyncEngine) -> float:
+    """How long a connection of this engine may sit idle before it is pinged on checkout."""
+    return _PING_AFTER_IDLE_OF.get(engine.sync_engine, PING_AFTER_IDLE)
 
 
 def _ping_when_idle(engine: Engine, after: float) -> None:
