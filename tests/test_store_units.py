@@ -624,54 +624,6 @@ async def test_sqlite_runs_bulk_units_off_the_event_loop_and_others_on_it(store:
         assert await s.scalar(select(func.count()).select_from(Command)) == 402
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-async def test_sqlite_trips_in_a_stream_share_a_checkout_and_sessions_still_get_a_turn(
-    store: Store,
-) -> None:
-    """While units keep coming, the writer keeps the one connection for several trips instead of
-    a pool checkout and check-in around each; a session waiting for that connection still gets
-    it while the stream goes on, not when it ends."""
-    checkouts = trips = 0
-
-    def count_checkout(*_: Any) -> None:
-        nonlocal checkouts
-        checkouts += 1
-
-    def count_trip(statement: str) -> None:
-        nonlocal trips
-        trips += statement == "BEGIN IMMEDIATE"  # each trip's own; sessions' BEGINs are not
-
-    proxied = await store.engine.raw_connection()
-    proxied.driver_connection._conn.set_trace_callback(count_trip)  # type: ignore[union-attr]
-    proxied.close()
-    event.listen(store.engine.sync_engine, "checkout", count_checkout)
-    session_done = asyncio.Event()
-    still_streaming = 0
-
-    async def stream(n: int) -> None:
-        nonlocal still_streaming
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10
-        while not session_done.is_set() and loop.time() < deadline:
-            await store.units.run(command_sql.record_command, _command(f"s-{n}-{uuid.uuid4()}"))
-        still_streaming += session_done.is_set()
-
-    async def session_read() -> int | None:
-        await asyncio.sleep(0.2)  # the stream is under way
-        async with store.sessions() as s:
-            count = await s.scalar(select(func.count()).select_from(Command))
-        session_done.set()
-        return count
-
-    streams = asyncio.gather(*(stream(n) for n in range(20)))
-    counted = await session_read()
-    await streams
-    event.remove(store.engine.sync_engine, "checkout", count_checkout)
-    assert counted is not None and counted > 0
-    assert still_streaming == 20  # the session was answered while every stream still ran
-    assert trips > 20 and checkouts < trips / 2, (checkouts, trips)
-
-
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 async def test_postgresql_units_take_connections_in_the_order_they_asked(
     store: Store, database_url: str

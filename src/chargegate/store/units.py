@@ -209,10 +209,6 @@ class Units:
 
     # Seconds between checkpoints while units write.
     CHECKPOINT_EVERY = 0.2
-    # Seconds the writer keeps the connection checked out while units keep coming, before
-    # sessions (which share the one connection) get their turn. Profiled at 200 cmd/s, the
-    # pool's checkout and check-in around each trip were 8 % of the process's CPU.
-    HOLD_FOR = 0.005
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -311,31 +307,24 @@ class Units:
         batch: list[_Queued] = []
         try:
             while self._waiting:
+                batch, self._waiting = self._waiting, []
                 proxied = await self._engine.raw_connection()
                 try:
                     # The pool's checkout gives the writer the one connection (aiosqlite's,
                     # whose sqlite3 connection and thread SQLAlchemy's adapter also reaches
                     # through these private names).
                     driver: Any = proxied.driver_connection
-                    held_until = time.monotonic() + self.HOLD_FOR
-                    while self._waiting:
-                        batch, self._waiting = self._waiting, []
-                        for part in _by_trip(batch):
-                            outcomes = await self._trip(driver, part)
-                            for queued, (ok, value) in zip(part, outcomes, strict=True):
-                                if queued.future.done():
-                                    continue  # its caller was cancelled; the unit still ran
-                                if ok:
-                                    queued.future.set_result(value)
-                                else:
-                                    queued.future.set_exception(value)
-                        batch = []
-                        self._checkpoint_when_due(driver._conn)
-                        if time.monotonic() >= held_until:
-                            break  # a session waiting for the connection gets its turn
-                        # One loop turn for the callers just answered, and others, to queue
-                        # their next units for a trip on the connection still held.
-                        await asyncio.sleep(0)
+                    for part in _by_trip(batch):
+                        outcomes = await self._trip(driver, part)
+                        for queued, (ok, value) in zip(part, outcomes, strict=True):
+                            if queued.future.done():
+                                continue  # its caller was cancelled; the unit still ran
+                            if ok:
+                                queued.future.set_result(value)
+                            else:
+                                queued.future.set_exception(value)
+                    batch = []
+                    self._checkpoint_when_due(driver._conn)
                 finally:
                     proxied.close()
         except BaseException as exc:
