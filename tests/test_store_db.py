@@ -3,11 +3,12 @@ the server dropped meanwhile is replaced before anyone uses it."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import literal, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.exc import DBAPIError
 
 from chargegate.app import create_app
@@ -64,3 +65,43 @@ async def test_the_postgresql_pool_is_sized_by_settings(postgres_url: str) -> No
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         assert app.state.engine.pool.size() == 7
+
+
+async def test_units_kept_connections_are_dropped_with_the_first_one_found_dead(
+    postgres_url: str,
+) -> None:
+    """Units keep the connections they used. When the server drops them all (a restart, a
+    failover), the first unit to find its connection dead fails, and the others kept are not
+    handed out to fail one unit each."""
+    engine = db.make_engine(postgres_url, ping_after_idle=3600.0)
+    units = Units(engine)
+
+    def _slow(x: Executor) -> Any:
+        return first(x, select(literal(1).label("one"), func.pg_sleep(0.1).label("slept")), {})
+
+    try:
+        await asyncio.gather(*(units.run(_slow) for _ in range(4)))  # four kept now
+        await _drop_every_session_but_ours(postgres_url)
+        failures = 0
+        for _ in range(6):
+            try:
+                assert (await units.run(_one)).one == 1
+            except (DBAPIError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError):
+                failures += 1
+        assert failures == 1
+    finally:
+        await units.close()
+        await engine.dispose()
+
+
+async def test_a_pool_too_small_to_share_is_not_kept_by_units(postgres_url: str) -> None:
+    engine = db.make_engine(postgres_url, pool_size=2)
+    units = Units(engine)
+    try:
+        assert (await units.run(_one)).one == 1
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        async with engine.connect() as conn:  # a session's connection is there at once
+            assert (await conn.execute(select(literal(2)))).scalar() == 2
+    finally:
+        await units.close()
+        await engine.dispose()

@@ -226,8 +226,11 @@ class Units:
         self._checkpointer: sqlite3.Connection | None = None
         # Units take pooled connections in the order they asked (see `_run_asyncpg`), and
         # keep those they used (`_held_connection`).
-        self._turns = asyncio.Semaphore(_unit_connections(engine))
+        connections = _unit_connections(engine)
+        self._turns = asyncio.Semaphore(max(1, connections))
         self._idle: list[tuple[Any, float]] = []
+        # A pool too small to leave sessions their share gets each connection back at once.
+        self._keeping = connections > 0
         self._trusted_for = ping_after_idle(engine)
         self._closed = False
 
@@ -279,6 +282,10 @@ class Units:
                     # on a disconnect, the pool must not hand this connection out again.
                     proxied.invalidate(exc if isinstance(exc, Exception) else None)
                     proxied.close()
+                    if connection.is_closed():
+                        # A dropped connection is most often a restarted or failed-over
+                        # server: those kept idle went with it, and each would fail a unit.
+                        self._invalidate_kept()
                 else:
                     self._keep(proxied)
                 raise
@@ -286,10 +293,16 @@ class Units:
             return result
 
     def _keep(self, proxied: Any) -> None:
-        if self._closed:
+        if self._closed or not self._keeping:
             proxied.close()
         else:
             self._idle.append((proxied, time.monotonic()))
+
+    def _invalidate_kept(self) -> None:
+        while self._idle:
+            proxied = self._idle.pop()[0]
+            proxied.invalidate()
+            proxied.close()
 
     async def _held_connection(self) -> Any:
         """A connection units keep between them (the most recently used first), or one from
@@ -421,11 +434,12 @@ class Units:
 
 
 def _unit_connections(engine: AsyncEngine) -> int:
-    """How many units may hold a pooled connection at once: the pool's size (its overflow, if
-    any, left to sessions) but a couple, which sessions (reads, the delivery worker's claims)
-    can then always get without waiting behind a queue of units."""
+    """How many connections units may hold at once: the pool's size (its overflow, if any,
+    left to sessions) but a couple, which sessions (reads, the delivery worker's claims) can
+    then always get without waiting behind a queue of units; 0 when the pool is no bigger than
+    that couple."""
     size = getattr(engine.pool, "size", None)
-    return max(1, size() - SESSION_RESERVE) if callable(size) else 1
+    return max(0, size() - SESSION_RESERVE) if callable(size) else 0
 
 
 def _by_trip(batch: list[_Queued]) -> list[list[_Queued]]:
