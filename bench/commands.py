@@ -301,9 +301,18 @@ def targets(floor: SystemRun, gateway: SystemRun, db: str) -> list[str]:
     return lines if len(lines) > 1 else []
 
 
+def _summaries(
+    floor: SystemRun | None, gateway: SystemRun | None, table: str, key: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The floor's and chargegate's summaries of one level (`table`: "levels" or "rates"); {}
+    for a system not run."""
+    f = getattr(floor, table).get(key, {}) if floor else {}
+    g = getattr(gateway, table).get(key, {}) if gateway else {}
+    return f, g
+
+
 def _rate_row(rate: int, floor: SystemRun | None, gateway: SystemRun | None) -> list[str]:
-    f = floor.rates.get(rate, {}) if floor else {}
-    g = gateway.rates.get(rate, {}) if gateway else {}
+    f, g = _summaries(floor, gateway, "rates", rate)
     return [
         str(rate),
         fmt(f.get("rate")),
@@ -344,8 +353,7 @@ def report(floor: SystemRun | None, gateway: SystemRun | None, args: argparse.Na
     rows = []
     notes = []
     for inflight in args.inflight:
-        f = floor.levels.get(inflight, {}) if floor else {}
-        g = gateway.levels.get(inflight, {}) if gateway else {}
+        f, g = _summaries(floor, gateway, "levels", inflight)
         f_rate, g_rate = f.get("rate"), g.get("rate")
         ratio = g_rate / f_rate if f_rate and g_rate is not None else None
         rows.append(
@@ -372,11 +380,7 @@ def report(floor: SystemRun | None, gateway: SystemRun | None, args: argparse.Na
         format_table(headers, rows),
     ]
     for rate in args.rates:
-        notes += _not_all_accepted(
-            f"{rate} cmd/s sent",
-            floor.rates.get(rate, {}) if floor else {},
-            gateway.rates.get(rate, {}) if gateway else {},
-        )
+        notes += _not_all_accepted(f"{rate} cmd/s sent", *_summaries(floor, gateway, "rates", rate))
     if args.rates:
         lines += [
             "open loop: commands sent at a fixed rate, whatever comes back; latency as above",

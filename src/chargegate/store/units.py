@@ -267,30 +267,30 @@ class Units:
         async with self._turns:
             proxied = await self._held_connection()
             connection: Any = proxied.driver_connection
+            reusable = True
             try:
                 executor = AsyncpgExecutor(connection, self._compiled, self._engine.dialect)
                 if getattr(unit, "atomic_alone", False):
-                    alone: T = await greenlet_spawn(lambda: unit(executor, *args, **kwargs))
-                    result = alone
-                else:
-                    async with connection.transaction():
-                        result = await greenlet_spawn(lambda: unit(executor, *args, **kwargs))
+                    return await greenlet_spawn(lambda: unit(executor, *args, **kwargs))
+                async with connection.transaction():
+                    result: T = await greenlet_spawn(lambda: unit(executor, *args, **kwargs))
+                return result
             except BaseException as exc:
                 if connection.is_closed() or not isinstance(exc, asyncpg.PostgresError):
                     # Not an error the server reported (the connection dropped, the protocol
                     # lost its place, the call was cancelled mid-statement): as SQLAlchemy does
                     # on a disconnect, the pool must not hand this connection out again.
+                    reusable = False
                     proxied.invalidate(exc if isinstance(exc, Exception) else None)
                     proxied.close()
                     if connection.is_closed():
                         # A dropped connection is most often a restarted or failed-over
                         # server: those kept idle went with it, and each would fail a unit.
                         self._invalidate_kept()
-                else:
-                    self._keep(proxied)
                 raise
-            self._keep(proxied)
-            return result
+            finally:
+                if reusable:
+                    self._keep(proxied)
 
     def _keep(self, proxied: Any) -> None:
         if self._closed or not self._keeping:
