@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import random
+import time
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from unittest import mock
@@ -173,16 +174,32 @@ def test_backoff_grows_with_jitter_and_is_capped() -> None:
     assert delays[-1] >= 30.0
 
 
-@given(st.binary(min_size=16, max_size=16))
-def test_new_ids_are_uuid4_text_as_uuid_writes_it(random_bytes: bytes) -> None:
-    with mock.patch.object(os, "urandom", return_value=random_bytes):
+@given(st.binary(min_size=10, max_size=10), st.integers(0, 2**48 - 1))
+def test_new_ids_are_uuid7_text_as_uuid_writes_it(random_bytes: bytes, ms: int) -> None:
+    with (
+        mock.patch.object(os, "urandom", return_value=random_bytes),
+        mock.patch.object(time, "time_ns", return_value=ms * 1_000_000 + 999_999),
+    ):
         text = new_id()
     parsed = uuid.UUID(text)
-    assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
     assert str(parsed) == text
-    # Every random bit outside the version and variant bits is the source's.
-    expected = uuid.UUID(bytes=random_bytes, version=4)
-    assert text == str(expected)
+    # RFC 9562 layout: 48 bits of milliseconds, version, 12 bits rand_a, variant, 62 bits
+    # rand_b. rand_a is the source's first 12 bits, rand_b its bits 14 to 75.
+    source = int.from_bytes(random_bytes, "big")
+    assert parsed.int >> 80 == ms
+    assert (parsed.int >> 64) & 0xFFF == source >> 68
+    assert parsed.int & (2**62 - 1) == (source >> 4) & (2**62 - 1)
+
+
+def test_new_ids_sort_by_the_millisecond_they_were_made_in() -> None:
+    before = time.time_ns() // 1_000_000
+    first = new_id()
+    time.sleep(0.002)
+    second = new_id()
+    after = time.time_ns() // 1_000_000
+    assert before <= uuid.UUID(first).int >> 80 < uuid.UUID(second).int >> 80 <= after
+    assert first < second  # as text too: the indexes store the text
 
 
 def test_new_ids_differ() -> None:
