@@ -475,7 +475,7 @@ async def test_station_reports_are_upserts_that_keep_what_the_operator_set(store
             later,
         )
         assert (two.ocpp_status, two.locked, two.evse_uid) == ("Available", False, None)
-        assert uuid.UUID(two.uuid).version == 4 and two.uuid != one.uuid
+        assert uuid.UUID(two.uuid).version == 7 and two.uuid != one.uuid
 
 
 def _frame(n: int, created_at: datetime) -> dict[str, Any]:
