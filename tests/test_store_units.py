@@ -181,6 +181,63 @@ async def test_a_resolved_command_reads_back_whole_and_typed(store: Store) -> No
     assert (command.result, command.party_version) == ("ACCEPTED", "2.1.1")
 
 
+async def _plan(s: AsyncSession, statement: Any) -> str:
+    """The engine's plan for a statement as the store runs it: with bound parameters, and on
+    PostgreSQL as a prepared statement's generic plan (asyncpg prepares every statement, and
+    PostgreSQL then plans once for any value)."""
+    conn = await s.connection()
+    compiled = statement.compile(dialect=conn.dialect)
+    params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+    if conn.dialect.name == "sqlite":
+        rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params)
+        return "\n".join(str(tuple(row)) for row in rows)
+    # A few rows would rather be read whole: ask which index the plan can take.
+    await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+    await conn.exec_driver_sql(f"PREPARE planned AS {compiled}")
+    try:
+        nulls = ", ".join("NULL" for _ in params)
+        rows = await conn.exec_driver_sql(f"EXPLAIN EXECUTE planned({nulls})")
+        return "\n".join(str(tuple(row)) for row in rows)
+    finally:
+        await conn.exec_driver_sql("DEALLOCATE planned")
+
+
+async def test_the_sweeper_finds_expired_pending_commands_through_their_own_index(
+    store: Store,
+) -> None:
+    for command_id, deadline in (
+        ("c-late", NOW - timedelta(seconds=1)),
+        ("c-due", NOW + timedelta(seconds=30)),
+        ("c-done", NOW - timedelta(seconds=1)),
+    ):
+        await store.units.run(
+            command_sql.record_command, {**_command(command_id), "deadline": deadline}
+        )
+    assert await store.units.run(command_sql.resolve_command, _decision("c-done"))
+    expired = command_sql.expired_commands(NOW)
+    async with store.sessions() as s:
+        assert [tuple(row) for row in await s.execute(expired)] == [("c-late", "START_SESSION")]
+        plan = await _plan(s, expired)
+    # The partial index: only a literal state matches its predicate, on both engines.
+    assert "ix_commands_pending_deadline" in plan, plan
+
+
+async def test_resolving_reads_the_command_by_its_primary_key_on_a_table_never_analyzed(
+    store: Store,
+) -> None:
+    """On PostgreSQL, with an index on (state, deadline), the resolving UPDATE's generic plan
+    took that index before the table was first analyzed, and read every pending command to
+    find one (seen at 50 in flight: 28 rows per command). The pending-only index cannot
+    serve `state = $2`."""
+    await store.units.run(command_sql.record_command, _command("c-k"))
+    async with store.sessions() as s:
+        plan = await _plan(s, command_sql._RESOLVE_FOR_RESULT)
+        await s.rollback()
+    key = "commands_pkey" if store.engine.dialect.name == "postgresql" else "autoindex"
+    assert key in plan and "ix_commands_pending_deadline" not in plan, plan
+
+
 async def test_what_a_unit_wrote_is_committed(store: Store, database_url: str) -> None:
     await store.units.run(command_sql.record_command, _command("c-0"))
     assert await store.units.run(command_sql.decide, _decision("c-0"), _result_row)

@@ -33,7 +33,6 @@ from chargegate.store import command_sql
 from chargegate.store.command_sql import Decision, Target
 from chargegate.store.models import (
     ChargingSession,
-    Command,
     Connector,
     Party,
     Reservation,
@@ -600,13 +599,7 @@ class CommandService:
         """Resolve as TIMEOUT every pending command past its deadline (after a restart, or
         when a dispatch died). Whichever node runs this first wins; the update is conditional."""
         async with self._sessions() as s:
-            expired = list(
-                await s.execute(
-                    select(Command.id, Command.type).where(
-                        Command.state == CommandState.PENDING.value, Command.deadline < utcnow()
-                    )
-                )
-            )
+            expired = list(await s.execute(command_sql.expired_commands(utcnow())))
         count = 0
         for command_id, command_type in expired:
             if await self.resolve(

@@ -13,11 +13,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, insert, literal_column, or_, select, update
+from sqlalchemy import (
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 
 from chargegate.domain.evse import connector_number_of
 
-from .models import Command, Connector, Outbox, Party, Station, table_of
+from .models import PENDING_STATE, Command, Connector, Outbox, Party, Station, table_of
 from .units import Executor, atomic_alone, first
 
 stations = table_of(Station)
@@ -202,6 +213,14 @@ def find_target(
         params["number"] = number
     connector = first(x, _CONNECTOR[case_insensitive, number is not None], params)
     return Target(station, connector)
+
+
+def expired_commands(now: datetime) -> Select[str, str]:
+    """The sweeper's query: pending commands past their deadline, read through the index of
+    pending ones (models.PENDING_ONLY), which it can take only with the state as a literal."""
+    return select(commands.c.id, commands.c.type).where(
+        commands.c.state == literal_column(PENDING_STATE), commands.c.deadline < now
+    )
 
 
 @atomic_alone
