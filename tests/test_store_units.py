@@ -23,8 +23,11 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from chargegate.delivery.client import PeerClient
+from chargegate.delivery.worker import DeliveryWorker
 from chargegate.domain.clock import as_utc
 from chargegate.service.outbox import outbox_values
+from chargegate.settings import Settings
 from chargegate.store import comm_log, command_sql, db, station_sql
 from chargegate.store import units as units_module
 from chargegate.store.command_sql import Decision
@@ -559,6 +562,89 @@ async def test_retention_deletes_old_frames_in_batches_and_keeps_the_rest(store:
     async with store.sessions() as s:
         left = sorted(await s.scalars(select(OcppMessage.unique_id)))
     assert left == ["u-5", "u-6", "u-7"]
+
+
+def _count_frame_writes(store: Store) -> list[int]:
+    """The size of each communication-log write the store's units run."""
+    sizes: list[int] = []
+    run = store.units.run
+
+    async def counting(unit: Any, *args: Any, **kwargs: Any) -> Any:
+        if unit is comm_log._insert_frames:
+            sizes.append(len(args[0]))
+        return await run(unit, *args, **kwargs)
+
+    store.units.run = counting  # type: ignore[method-assign]
+    return sizes
+
+
+def _heartbeat_call(n: int) -> str:
+    return f'[2,"hb-{n}","Heartbeat",{{}}]'
+
+
+async def test_frames_logged_within_the_linger_share_one_write(store: Store) -> None:
+    sizes = _count_frame_writes(store)
+    log = comm_log.CommunicationLog(store.units, linger=0.2, batch_size=4)
+    log.start()
+    try:
+        for n in range(3):
+            log.record("CP-1", "IN", _heartbeat_call(n), {})
+            await asyncio.sleep(0.01)  # arriving one by one, as a station's frames do
+        assert sizes == []  # still lingering
+        for n in range(3, 9):
+            log.record("CP-1", "IN", _heartbeat_call(n), {})
+        for _ in range(100):
+            if sum(sizes) == 9:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await log.stop()
+    # A full batch goes at once; the rest after it, without a second linger.
+    assert sizes[0] == 4 and sum(sizes) == 9 and max(sizes) <= 4
+    async with store.sessions() as s:
+        logged = await s.scalar(select(func.count()).select_from(OcppMessage))
+    assert logged == 9
+
+
+async def test_frames_waiting_out_the_linger_are_written_when_the_log_stops(store: Store) -> None:
+    log = comm_log.CommunicationLog(store.units, linger=60)
+    log.start()
+    log.record("CP-1", "IN", _heartbeat_call(1), {})
+    log.record("CP-1", "OUT", '[3,"hb-1",{"currentTime":"2026-11-23T12:00:00Z"}]', {})
+    await asyncio.sleep(0.05)  # the writer has woken and is lingering
+    await log.stop()
+    async with store.sessions() as s:
+        logged = sorted(await s.scalars(select(OcppMessage.message_type)))
+    assert logged == ["CALL", "CALLRESULT"]
+
+
+async def test_acknowledgements_within_the_linger_share_one_update(store: Store) -> None:
+    ids = []
+    for n in range(3):
+        await store.units.run(command_sql.record_command, _command(f"c-ack-{n}"))
+        decided = await store.units.run(command_sql.decide, _decision(f"c-ack-{n}"), _result_row)
+        assert decided is not None
+        ids.append(decided.outbox_id)
+    updates: list[list[int]] = []
+    run = store.units.run
+
+    async def counting(unit: Any, *args: Any, **kwargs: Any) -> Any:
+        if unit is command_sql.mark_delivered:
+            updates.append(list(args[0]))
+        return await run(unit, *args, **kwargs)
+
+    store.units.run = counting  # type: ignore[method-assign]
+    worker = DeliveryWorker(Settings(), store.sessions, PeerClient(), store.units)
+    for row_id in ids:
+        worker._acknowledge(row_id)
+        await asyncio.sleep(0.005)  # acknowledgements come one POST answer at a time
+    await worker.stop()  # waits for the acknowledgements under way
+    assert updates == [ids]
+    async with store.sessions() as s:
+        delivered = await s.scalar(
+            select(func.count()).select_from(Outbox).where(Outbox.delivered_at.is_not(None))
+        )
+    assert delivered == 3
 
 
 def test_an_insert_must_give_every_column_with_a_default() -> None:

@@ -56,6 +56,9 @@ class Deliverable(Protocol):
 
 
 class DeliveryWorker:
+    # Seconds an acknowledgement waits for others to share its UPDATE (see `_acknowledge`).
+    ACK_LINGER = 0.05
+
     def __init__(
         self,
         settings: Settings,
@@ -123,9 +126,11 @@ class DeliveryWorker:
             log.exception("immediate delivery of %s %s failed", row.kind, row.id)
 
     def _acknowledge(self, row_id: int) -> None:
-        """Group commit of acknowledgements: the ids that arrive while one UPDATE is being
-        written go together in the next. An acknowledgement lost to a crash only means the row
-        is sent again when its lease lapses (results are delivered at least once)."""
+        """Group commit of acknowledgements: the ids that arrive within `ACK_LINGER` of the
+        first, or while one UPDATE is being written, go together in the next (at 1 command in
+        flight, each had a commit of its own: about 6 % of the gateway's CPU per command, in
+        alternating runs). An acknowledgement lost to a crash only means the row is sent again
+        when its lease lapses (results are delivered at least once)."""
         self._acks.append(row_id)
         if self._ack_task is None:
             self._ack_task = asyncio.create_task(self._write_acks(), name="delivery-acks")
@@ -133,6 +138,7 @@ class DeliveryWorker:
     async def _write_acks(self) -> None:
         try:
             while self._acks:
+                await asyncio.sleep(self.ACK_LINGER)
                 ids, self._acks = self._acks, []
                 await self._units.run(mark_delivered, ids, utcnow())
         except Exception:

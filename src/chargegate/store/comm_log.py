@@ -77,14 +77,31 @@ def parse_frame(raw: str) -> tuple[str, str | None, str | None, Any]:
 
 
 class CommunicationLog:
-    """Queues frames and inserts them in batches, so logging never waits on the database."""
+    """Holds frames and inserts them in batches, so logging never waits on the database.
 
-    def __init__(self, units: Units, batch_size: int = 500, retention_days: float = 0) -> None:
+    A batch waits `linger` seconds after its first frame for others to join it. Without that,
+    at a few hundred commands a second each frame or two had a write of its own (a trip to
+    aiosqlite's thread and back, a commit): at 1 command in flight, 335 -> 396 commands/s and
+    2.27 -> 1.66 ms of gateway CPU per command; at 50 in flight about 8 % less CPU per command
+    (alternating runs, SQLite). The operator's API flushes before it reads, so nothing it
+    lists is late."""
+
+    def __init__(
+        self,
+        units: Units,
+        batch_size: int = 500,
+        retention_days: float = 0,
+        linger: float = 0.05,
+    ) -> None:
         """`retention_days`: what `prune_expired` keeps (0: everything)."""
         self._units = units
         self._retention = timedelta(days=retention_days)
-        self._queue: asyncio.Queue[Frame] = asyncio.Queue()
+        # A list and an event rather than a queue: frames not yet taken stay here for `flush`
+        # when the writer is cancelled mid-linger.
+        self._frames: list[Frame] = []
+        self._arrived = asyncio.Event()
         self._batch_size = batch_size
+        self._linger = linger
         self._task: asyncio.Task[None] | None = None
 
     def record(
@@ -96,9 +113,10 @@ class CommunicationLog:
             action_of_call[unique_id] = action
         elif unique_id is not None:
             action = action_of_call.pop(unique_id, None)
-        self._queue.put_nowait(
+        self._frames.append(
             Frame(station_id, direction, kind, action, unique_id, payload, utcnow())
         )
+        self._arrived.set()
 
     async def prune(self, older_than: datetime, batch: int = PRUNE_BATCH) -> int:
         """Delete frames written before `older_than`, `batch` rows per statement; how many."""
@@ -132,19 +150,22 @@ class CommunicationLog:
         await self.flush()
 
     async def flush(self) -> None:
-        while not self._queue.empty():
+        while self._frames:
             await self._write(self._drain())
 
     def _drain(self) -> list[Frame]:
-        batch: list[Frame] = []
-        while not self._queue.empty() and len(batch) < self._batch_size:
-            batch.append(self._queue.get_nowait())
+        batch, self._frames = self._frames[: self._batch_size], self._frames[self._batch_size :]
         return batch
 
     async def _run(self) -> None:
         while True:
-            first = await self._queue.get()
-            batch = [first, *self._drain()]
+            await self._arrived.wait()
+            if len(self._frames) < self._batch_size:
+                await asyncio.sleep(self._linger)
+            self._arrived.clear()
+            batch = self._drain()
+            if self._frames:
+                self._arrived.set()  # more than a batch: the next one goes at once
             try:
                 await self._write(batch)
             except Exception:
