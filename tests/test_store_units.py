@@ -26,13 +26,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from chargegate.delivery.client import PeerClient
 from chargegate.delivery.worker import DeliveryWorker
 from chargegate.domain.clock import as_utc
+from chargegate.domain.commands import CommandState
 from chargegate.service.outbox import outbox_values
 from chargegate.settings import Settings
 from chargegate.store import comm_log, command_sql, db, station_sql
 from chargegate.store import units as units_module
 from chargegate.store.command_sql import Decision
 from chargegate.store.compiled_statement import CompiledStatement
-from chargegate.store.models import Command, Connector, OcppMessage, Outbox, Party, Station
+from chargegate.store.models import (
+    PENDING_STATE,
+    Command,
+    Connector,
+    OcppMessage,
+    Outbox,
+    Party,
+    Station,
+)
 from chargegate.store.units import Executor, Units, atomic_alone, bulk
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=UTC)
@@ -224,6 +233,7 @@ async def test_the_sweeper_finds_expired_pending_commands_through_their_own_inde
         plan = await _plan(s, expired)
     # The partial index: only a literal state matches its predicate, on both engines.
     assert "ix_commands_pending_deadline" in plan, plan
+    assert PENDING_STATE == f"'{CommandState.PENDING.value}'"  # the literal is the state
 
 
 async def test_resolving_reads_the_command_by_its_primary_key_on_a_table_never_analyzed(
