@@ -574,18 +574,18 @@ async def test_retention_deletes_old_frames_in_batches_and_keeps_the_rest(store:
     assert left == ["u-5", "u-6", "u-7"]
 
 
-def _count_frame_writes(store: Store) -> list[int]:
-    """The size of each communication-log write the store's units run."""
-    sizes: list[int] = []
+def _runs_of(store: Store, unit: Any) -> list[Any]:
+    """The first argument of each run of `unit` through the store's units, as they happen."""
+    runs: list[Any] = []
     run = store.units.run
 
-    async def counting(unit: Any, *args: Any, **kwargs: Any) -> Any:
-        if unit is comm_log._insert_frames:
-            sizes.append(len(args[0]))
-        return await run(unit, *args, **kwargs)
+    async def recording(ran: Any, *args: Any, **kwargs: Any) -> Any:
+        if ran is unit:
+            runs.append(args[0])
+        return await run(ran, *args, **kwargs)
 
-    store.units.run = counting  # type: ignore[method-assign]
-    return sizes
+    store.units.run = recording  # type: ignore[method-assign]
+    return runs
 
 
 def _heartbeat_call(n: int) -> str:
@@ -593,23 +593,24 @@ def _heartbeat_call(n: int) -> str:
 
 
 async def test_frames_logged_within_the_linger_share_one_write(store: Store) -> None:
-    sizes = _count_frame_writes(store)
+    writes = _runs_of(store, comm_log._insert_frames)
     log = comm_log.CommunicationLog(store.units, linger=0.2, batch_size=4)
     log.start()
     try:
         for n in range(3):
             log.record("CP-1", "IN", _heartbeat_call(n), {})
             await asyncio.sleep(0.01)  # arriving one by one, as a station's frames do
-        assert sizes == []  # still lingering
+        assert writes == []  # still lingering
         for n in range(3, 9):
             log.record("CP-1", "IN", _heartbeat_call(n), {})
         for _ in range(100):
-            if sum(sizes) == 9:
+            if sum(map(len, writes)) == 9:
                 break
             await asyncio.sleep(0.01)
     finally:
         await log.stop()
     # A full batch goes at once; the rest after it, without a second linger.
+    sizes = [len(rows) for rows in writes]
     assert sizes[0] == 4 and sum(sizes) == 9 and max(sizes) <= 4
     async with store.sessions() as s:
         logged = await s.scalar(select(func.count()).select_from(OcppMessage))
@@ -635,21 +636,13 @@ async def test_acknowledgements_within_the_linger_share_one_update(store: Store)
         decided = await store.units.run(command_sql.decide, _decision(f"c-ack-{n}"), _result_row)
         assert decided is not None
         ids.append(decided.outbox_id)
-    updates: list[list[int]] = []
-    run = store.units.run
-
-    async def counting(unit: Any, *args: Any, **kwargs: Any) -> Any:
-        if unit is command_sql.mark_delivered:
-            updates.append(list(args[0]))
-        return await run(unit, *args, **kwargs)
-
-    store.units.run = counting  # type: ignore[method-assign]
+    updates = _runs_of(store, command_sql.mark_delivered)
     worker = DeliveryWorker(Settings(), store.sessions, PeerClient(), store.units)
     for row_id in ids:
         worker._acknowledge(row_id)
         await asyncio.sleep(0.005)  # acknowledgements come one POST answer at a time
     await worker.stop()  # waits for the acknowledgements under way
-    assert updates == [ids]
+    assert [list(update) for update in updates] == [ids]
     async with store.sessions() as s:
         delivered = await s.scalar(
             select(func.count()).select_from(Outbox).where(Outbox.delivered_at.is_not(None))
