@@ -443,13 +443,19 @@ async def test_units_at_once_each_succeed_or_fail_alone(store: Store) -> None:
     assert written == expected  # g-1, g-4, g-7 went with their failing unit
 
 
-async def test_deliveries_are_acknowledged_row_by_row(store: Store) -> None:
+async def _decided(store: Store, prefix: str, count: int = 3) -> list[int]:
+    """Record and decide `count` commands; their results' outbox ids."""
     ids = []
-    for n in range(3):
-        await store.units.run(command_sql.record_command, _command(f"d-{n}"))
-        decided = await store.units.run(command_sql.decide, _decision(f"d-{n}"), _result_row)
+    for n in range(count):
+        await store.units.run(command_sql.record_command, _command(f"{prefix}-{n}"))
+        decided = await store.units.run(command_sql.decide, _decision(f"{prefix}-{n}"), _result_row)
         assert decided is not None
         ids.append(decided.outbox_id)
+    return ids
+
+
+async def test_deliveries_are_acknowledged_row_by_row(store: Store) -> None:
+    ids = await _decided(store, "d")
     await store.units.run(command_sql.mark_delivered, ids[:2], NOW)
     async with store.sessions() as s:
         rows = {row.id: row for row in await s.scalars(select(Outbox))}
@@ -630,12 +636,7 @@ async def test_frames_waiting_out_the_linger_are_written_when_the_log_stops(stor
 
 
 async def test_acknowledgements_within_the_linger_share_one_update(store: Store) -> None:
-    ids = []
-    for n in range(3):
-        await store.units.run(command_sql.record_command, _command(f"c-ack-{n}"))
-        decided = await store.units.run(command_sql.decide, _decision(f"c-ack-{n}"), _result_row)
-        assert decided is not None
-        ids.append(decided.outbox_id)
+    ids = await _decided(store, "c-ack")
     updates = _runs_of(store, command_sql.mark_delivered)
     worker = DeliveryWorker(Settings(), store.sessions, PeerClient(), store.units)
     worker.ACK_LINGER = 0.5  # a margin for a loaded machine: the acks come 5 ms apart
