@@ -14,9 +14,21 @@ from sqlalchemy.exc import DBAPIError
 from chargegate.app import create_app
 from chargegate.settings import Settings
 from chargegate.store import db
-from chargegate.store.units import Executor, Units, first
+from chargegate.store.units import Executor, Units, connection_survives, first
 
 from .conftest import _plain_dsn
+
+# What a unit run on a connection the server dropped raises: asyncpg's own error, which
+# depends on when it notices the socket's end (InterfaceError "connection is closed",
+# InternalClientError, or ConnectionDoesNotExistError "closed in the middle of operation",
+# a PostgresError, seen on a slower machine), or SQLAlchemy's wrapping of one.
+DROPPED = (
+    DBAPIError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.PostgresConnectionError,
+    OSError,
+)
 
 
 def _one(x: Executor) -> Any:
@@ -50,9 +62,7 @@ async def test_a_connection_dropped_while_idle_is_replaced_when_pinged(
             # Without the ping the dead connection is handed out: one failure (asyncpg's own
             # error, which depends on when it notices: units run on asyncpg directly), after
             # which the connection is invalidated and the next use connects afresh.
-            with pytest.raises(
-                (DBAPIError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
-            ):
+            with pytest.raises(DROPPED):
                 await units.run(_one)
             assert (await units.run(_one)).one == 1
     finally:
@@ -86,7 +96,7 @@ async def test_units_kept_connections_are_dropped_with_the_first_one_found_dead(
         for _ in range(6):
             try:
                 assert (await units.run(_one)).one == 1
-            except (DBAPIError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError):
+            except DROPPED:
                 failures += 1
         assert failures == 1
     finally:
@@ -105,3 +115,39 @@ async def test_a_pool_too_small_to_share_is_not_kept_by_units(postgres_url: str)
     finally:
         await units.close()
         await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.UniqueViolationError("duplicate key"),
+        asyncpg.SerializationError("could not serialize access"),
+        asyncpg.QueryCanceledError("canceling statement due to statement timeout"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_a_connection_whose_server_reported_an_error_serves_the_next_unit(
+    error: Exception,
+) -> None:
+    assert connection_survives(error, closed=False)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        # The server's FATAL message can reach the unit before the socket's end does: the
+        # connection is not closed yet, and would fail the next unit handed it.
+        asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+        asyncpg.CrashShutdownError("terminating connection because of crash of another"),
+        asyncpg.CannotConnectNowError("the database system is shutting down"),
+        asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        ConnectionResetError("connection reset by peer"),
+        asyncpg.InterfaceError("cannot perform operation: another operation is in progress"),
+        asyncio.CancelledError(),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_a_connection_that_failed_otherwise_serves_no_other_unit(error: BaseException) -> None:
+    assert not connection_survives(error, closed=False)
+    if isinstance(error, asyncpg.PostgresError):
+        assert not connection_survives(error, closed=True)

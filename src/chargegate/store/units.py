@@ -178,6 +178,33 @@ class AsyncpgExecutor(_CompiledExecutor):
             await_only(self._connection.executemany(*batch))
 
 
+# What PostgreSQL or asyncpg raise when the session itself is gone: class 08 (connection
+# exception, asyncpg's "connection was closed in the middle of operation" among them) and the
+# shutdown codes of class 57 (a terminated backend, a crash, a server still starting).
+# `is_closed()` alone does not tell: the server's FATAL message may reach the caller before
+# the socket's end does (seen on CI: AdminShutdownError then ConnectionDoesNotExistError).
+_SESSION_GONE: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+    OSError,
+)
+
+
+def connection_dropped(exc: BaseException, closed: bool) -> bool:
+    """The connection a unit failed on is gone: the server ended it or the socket did."""
+    return closed or isinstance(exc, _SESSION_GONE)
+
+
+def connection_survives(exc: BaseException, closed: bool) -> bool:
+    """A unit failed with `exc` on a connection: may the connection serve another unit? Only
+    when the server reported the error on a session that goes on (a constraint, a
+    serialization failure, a cancelled statement). Anything else (a dropped connection, the
+    protocol having lost its place, a task cancelled mid-statement) leaves it unusable."""
+    return isinstance(exc, asyncpg.PostgresError) and not connection_dropped(exc, closed)
+
+
 @dataclass(slots=True)
 class _Queued:
     unit: Callable[..., Any]
@@ -276,14 +303,13 @@ class Units:
                     result: T = await greenlet_spawn(lambda: unit(executor, *args, **kwargs))
                 return result
             except BaseException as exc:
-                if connection.is_closed() or not isinstance(exc, asyncpg.PostgresError):
-                    # Not an error the server reported (the connection dropped, the protocol
-                    # lost its place, the call was cancelled mid-statement): as SQLAlchemy does
-                    # on a disconnect, the pool must not hand this connection out again.
+                if not connection_survives(exc, connection.is_closed()):
+                    # As SQLAlchemy does on a disconnect, the pool must not hand this
+                    # connection out again.
                     reusable = False
                     proxied.invalidate(exc if isinstance(exc, Exception) else None)
                     proxied.close()
-                    if connection.is_closed():
+                    if connection_dropped(exc, connection.is_closed()):
                         # A dropped connection is most often a restarted or failed-over
                         # server: those kept idle went with it, and each would fail a unit.
                         self._invalidate_kept()
