@@ -20,7 +20,13 @@ from chargegate.domain import station_calls as sc
 from chargegate.domain.clock import ocpi_datetime, parse_datetime
 from chargegate.domain.commands import CommandResultType as R
 from chargegate.domain.commands import CommandType as C
-from chargegate.domain.evse import evse_status_of, evse_uid, parse_evse_uid
+from chargegate.domain.evse import (
+    MAX_CONNECTOR_ID,
+    evse_status_of,
+    evse_uid,
+    numbered_evse_uid,
+    parse_evse_uid,
+)
 from chargegate.domain.ids import new_id
 from chargegate.domain.results import collapse_to_211, command_result
 from chargegate.domain.station_calls import Outcome as O
@@ -160,6 +166,10 @@ def test_evse_uids() -> None:
     assert parse_evse_uid("CP-1-2") == ("CP-1", 2)
     assert parse_evse_uid("CP-1-x") is None
     assert parse_evse_uid("nodash") is None
+    assert numbered_evse_uid("CP-1-2") == ("CP-1", 2)
+    assert numbered_evse_uid("CP-1-0") is None
+    assert numbered_evse_uid(f"CP-1-{MAX_CONNECTOR_ID}") == ("CP-1", MAX_CONNECTOR_ID)
+    assert numbered_evse_uid(f"CP-1-{MAX_CONNECTOR_ID + 1}") is None
     assert evse_status_of("Preparing") == "CHARGING"
     assert evse_status_of("Faulted") == "OUTOFORDER"
     assert evse_status_of(None) == "UNKNOWN"

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import given, settings
@@ -234,6 +234,32 @@ async def test_the_sweeper_finds_expired_pending_commands_through_their_own_inde
     # The partial index: only a literal state matches its predicate, on both engines.
     assert "ix_commands_pending_deadline" in plan, plan
     assert PENDING_STATE == f"'{CommandState.PENDING.value}'"  # the literal is the state
+
+
+async def test_the_target_is_one_statement_reaching_the_connector_by_its_station(
+    store: Store,
+) -> None:
+    """A command's station and connector come back from one statement; the connector is
+    reached through its primary key from the station found, never by reading the table."""
+    statements: list[Any] = []
+
+    class Recording:
+        def rows(self, statement: Any, values: Any) -> list[Any]:
+            statements.append(statement)
+            return []
+
+    command_sql.find_target(cast(Executor, Recording()), "CP-1", "CP-2-1", False)
+    assert statements == [command_sql._TARGET[False, False, True]]
+    statements.clear()
+    command_sql.find_target(cast(Executor, Recording()), "CP-1", "CP-2-1", True)
+    assert len(statements) == 2  # the exact match, then the case-insensitive fallback
+    async with store.sessions() as s:
+        plan = await _plan(s, command_sql._TARGET[False, False, True])
+    if store.engine.dialect.name == "sqlite":
+        assert "SEARCH connectors USING INDEX sqlite_autoindex_connectors_1" in plan, plan
+        assert "SCAN" not in plan, plan
+    else:
+        assert "connectors_pkey" in plan, plan
 
 
 async def test_resolving_reads_the_command_by_its_primary_key_on_a_table_never_analyzed(
@@ -477,6 +503,12 @@ async def test_deliveries_are_acknowledged_row_by_row(store: Store) -> None:
         ("CP-1", "cp-2-1", True, ("CP-2", 1)),
         ("CP-1", "cp-2-1", False, ("CP-2", None)),
         ("CP-1", "CP-1-1", False, ("CP-2", None)),  # another station's connector
+        ("CP-1", "CP-2-0", False, ("CP-2", None)),  # connectors number from 1
+        ("CP-1", f"CP-2-{2**31}", False, ("CP-2", None)),  # past INTEGER: no connector, no error
+        ("CP-1", "EVSE-A", False, ("CP-2", None)),  # mapped, at another station
+        ("CP-3", "CP-3-1", True, ("cp-3", None)),  # found case-insensitively, no connector 1
+        ("CP-1", "NOSUCH-1", True, ("CP-2", None)),
+        ("NOSUCH", "CP-2-1", True, (None, None)),
     ],
 )
 async def test_find_target(

@@ -37,14 +37,18 @@ def parse_evse_uid(uid: str) -> tuple[str, int] | None:
     return station_id, int(connector)
 
 
-def connector_number_of(uid: str, station_id: str, case_insensitive: bool) -> int | None:
-    """The connector a `{station_id}-{n}` uid names at this station (n >= 1), else None."""
+# OCPP's connectorId is a JSON integer the schemas leave unbounded; the database keeps it as
+# a 32-bit INTEGER, so a larger number names no connector (and must not reach a bind).
+MAX_CONNECTOR_ID = 2**31 - 1
+
+
+def numbered_evse_uid(uid: str) -> tuple[str, int] | None:
+    """The station id and connector a `{station_id}-{n}` uid names (1 <= n <= MAX_CONNECTOR_ID),
+    else None. Whether that station is the one the command targets is for the caller."""
     parsed = parse_evse_uid(uid)
-    if parsed is None or parsed[1] < 1:
+    if parsed is None or not 1 <= parsed[1] <= MAX_CONNECTOR_ID:
         return None
-    named = parsed[0]
-    same = named.lower() == station_id.lower() if case_insensitive else named == station_id
-    return parsed[1] if same else None
+    return parsed
 
 
 def location_id_of(station_id: str, mapped: str | None) -> str:

@@ -8,6 +8,7 @@ attribute names as the mapped classes, so callers read them the same way."""
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +27,7 @@ from sqlalchemy import (
     update,
 )
 
-from chargegate.domain.evse import connector_number_of
+from chargegate.domain.evse import numbered_evse_uid
 
 from .models import PENDING_STATE, Command, Connector, Outbox, Party, Station, table_of
 from .units import Executor, atomic_alone, first
@@ -38,46 +39,63 @@ outbox = table_of(Outbox)
 parties = table_of(Party)
 
 
-def _match(column: Any, case_insensitive: bool) -> Any:
-    """column = :value, or lower(column) = :value (the caller passes the value lower-cased)."""
-    return (func.lower(column) if case_insensitive else column) == bindparam("value")
+def _match(column: Any, case_insensitive: bool, name: str) -> Any:
+    """column = :name, or lower(column) = :name (the caller passes the value lower-cased)."""
+    return (func.lower(column) if case_insensitive else column) == bindparam(name)
 
 
-def _station_statement(case_insensitive: bool) -> Any:
-    return (
-        select(stations)
-        .where(
-            or_(
-                _match(stations.c.location_id, case_insensitive),
-                and_(
-                    _match(stations.c.id, case_insensitive),
-                    stations.c.location_id.is_(None),
-                ),
-            )
-        )
-        # A mapped location id wins over another station's own id.
-        .order_by(stations.c.location_id.is_(None))
-        .limit(1)
+def _station_match(case_insensitive: bool) -> Any:
+    return or_(
+        _match(stations.c.location_id, case_insensitive, "location"),
+        and_(_match(stations.c.id, case_insensitive, "location"), stations.c.location_id.is_(None)),
     )
 
 
-def _connector_statement(case_insensitive: bool, by_number: bool) -> Any:
-    match = _match(connectors.c.evse_uid, case_insensitive)
+# A mapped location id wins over another station's own id.
+_MAPPED_STATION_FIRST = stations.c.location_id.is_(None)
+_STATION = {
+    ci: select(stations).where(_station_match(ci)).order_by(_MAPPED_STATION_FIRST).limit(1)
+    for ci in (False, True)
+}
+# The connector's columns in the joined row, named apart from the station's (both have
+# `locked`).
+_CONNECTOR_COLUMNS = [column.label(f"connector__{column.key}") for column in connectors.c]
+
+
+def _target_statement(station_ci: bool, connector_ci: bool, by_number: bool) -> Any:
+    """The station and, joined, its connector the EVSE uid names: one statement, not two (on
+    PostgreSQL a round trip of a command's four). The connector is the one mapped to the uid,
+    else, where the uid reads `{station id}-{n}` for this station, its unmapped connector n."""
+    match = _match(connectors.c.evse_uid, connector_ci, "evse")
     if by_number:
         match = or_(
             match,
-            and_(connectors.c.connector_id == bindparam("number"), connectors.c.evse_uid.is_(None)),
+            and_(
+                connectors.c.connector_id == bindparam("number"),
+                connectors.c.evse_uid.is_(None),
+                _match(stations.c.id, connector_ci, "named"),
+            ),
         )
+    joined = stations.outerjoin(connectors, and_(connectors.c.station_id == stations.c.id, match))
     return (
-        select(connectors)
-        .where(connectors.c.station_id == bindparam("station_id"), match)
-        .order_by(connectors.c.evse_uid.is_(None))
+        select(stations, *_CONNECTOR_COLUMNS)
+        .select_from(joined)
+        .where(_station_match(station_ci))
+        .order_by(_MAPPED_STATION_FIRST, connectors.c.evse_uid.is_(None))
         .limit(1)
     )
 
 
-_STATION = {ci: _station_statement(ci) for ci in (False, True)}
-_CONNECTOR = {(ci, n): _connector_statement(ci, n) for ci in (False, True) for n in (False, True)}
+_TARGET = {
+    (station_ci, connector_ci, by_number): _target_statement(station_ci, connector_ci, by_number)
+    for station_ci in (False, True)
+    for connector_ci in (False, True)
+    for by_number in (False, True)
+}
+_StationRow = namedtuple("_StationRow", [column.key for column in stations.c])  # type: ignore[misc]
+_ConnectorRow = namedtuple("_ConnectorRow", [column.key for column in connectors.c])  # type: ignore[misc]
+_STATION_WIDTH = len(stations.c)
+_CONNECTOR_KEY = _STATION_WIDTH + list(connectors.c.keys()).index("station_id")
 _INSERT_COMMAND = insert(commands)
 # The peer's OCPI version comes back with the resolved row: one statement fewer per command.
 # The outer column is spelt out because SQLite's RETURNING drops table names, and parties has a
@@ -196,23 +214,32 @@ def find_target(
     that id; then the connector mapped to `evse_uid`, else the unmapped connector the uid
     numbers at that station. Exact matches first (they use the indexes); lower() scans, so it is
     only the fallback for a 2.2.1 peer whose CiString differs from ours in case."""
-    station = None
-    for ci in (False, True) if case_insensitive else (False,):
-        value = location_id.lower() if ci else location_id
-        station = first(x, _STATION[ci], {"value": value})
-        if station is not None:
-            break
-    if station is None or evse_uid is None:
-        return Target(station, None)
-    number = connector_number_of(evse_uid, station.id, case_insensitive)
-    params: dict[str, Any] = {
-        "station_id": station.id,
-        "value": evse_uid.lower() if case_insensitive else evse_uid,
-    }
-    if number is not None:
-        params["number"] = number
-    connector = first(x, _CONNECTOR[case_insensitive, number is not None], params)
-    return Target(station, connector)
+    cis = (False, True) if case_insensitive else (False,)
+    if evse_uid is None:
+        for ci in cis:
+            station = first(x, _STATION[ci], {"location": _cased(location_id, ci)})
+            if station is not None:
+                return Target(station, None)
+        return Target(None, None)
+    params: dict[str, Any] = {"evse": _cased(evse_uid, case_insensitive)}
+    numbered = numbered_evse_uid(evse_uid)
+    if numbered is not None:
+        params["named"] = _cased(numbered[0], case_insensitive)
+        params["number"] = numbered[1]
+    for ci in cis:
+        params["location"] = _cased(location_id, ci)
+        row = first(x, _TARGET[ci, case_insensitive, numbered is not None], params)
+        if row is not None:
+            station = _StationRow(*row[:_STATION_WIDTH])
+            # An outer join's row without a connector has NULL for its key as for the rest.
+            if row[_CONNECTOR_KEY] is None:
+                return Target(station, None)
+            return Target(station, _ConnectorRow(*row[_STATION_WIDTH:]))
+    return Target(None, None)
+
+
+def _cased(value: str, case_insensitive: bool) -> str:
+    return value.lower() if case_insensitive else value
 
 
 def expired_commands(now: datetime) -> Select[str, str]:
