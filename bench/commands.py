@@ -27,6 +27,7 @@ from bench.common import (
     Proc,
     ProcessSet,
     chargegate_cli,
+    cpu_jiffies,
     cpu_seconds,
     exact_command,
     exit_on_sigterm,
@@ -43,6 +44,7 @@ from bench.common import (
     python_module,
     raise_fd_limit,
     read_status_kib,
+    stolen_percent,
     tail,
     wait_http_ok,
     wait_log_count,
@@ -177,6 +179,7 @@ def run_load(
     rates: dict[int, dict[str, Any]] = {}
     watched = {"cpu_ms": server, "stations_cpu_ms": stations, "emsp_cpu_ms": proc}
     cpu_before = {key: cpu_seconds(p.pid) for key, p in watched.items()}
+    jiffies_before = cpu_jiffies()
     for size, into, label in [
         *((n, levels, f"{n:>4} in flight") for n in args.inflight),
         *((r, rates, f"{r:>4} cmd/s sent") for r in args.rates),
@@ -188,6 +191,9 @@ def run_load(
             used = (cpu_after - cpu_before[key]) * 1000
             summary[key] = used / issued if issued else None
             cpu_before[key] = cpu_after
+        jiffies_after = cpu_jiffies()
+        summary["stolen_pct"] = stolen_percent(jiffies_before, jiffies_after)
+        jiffies_before = jiffies_after
         into[size] = summary
         print_flush(
             f"  {name}: {label}: {summary['rate']:8.1f} cmd/s, "
@@ -196,6 +202,7 @@ def run_load(
             f"CPU ms/cmd: server {fmt(summary['cpu_ms'], 2)}, "
             f"stations {fmt(summary['stations_cpu_ms'], 2)}, "
             f"eMSP {fmt(summary['emsp_cpu_ms'], 2)}; "
+            f"CPU stolen {fmt(summary['stolen_pct'])} %; "
             f"results {summary['results']}, errors {summary['errors']}"
         )
     procs.stop(proc)
@@ -349,6 +356,7 @@ def report(floor: SystemRun | None, gateway: SystemRun | None, args: argparse.Na
         "p99 cg-floor (ms)",
         "CPU ms/cmd floor",
         "CPU ms/cmd cg",
+        "stolen % floor/cg",
     ]
     rows = []
     notes = []
@@ -371,12 +379,15 @@ def report(floor: SystemRun | None, gateway: SystemRun | None, args: argparse.Na
                 fmt(_diff(g.get("p99"), f.get("p99"))),
                 fmt(f.get("cpu_ms"), 2),
                 fmt(g.get("cpu_ms"), 2),
+                f"{fmt(f.get('stolen_pct'))}/{fmt(g.get('stolen_pct'))}",
             ]
         )
         notes += _not_all_accepted(f"{inflight} in flight", f, g)
     lines = [
         "latencies in ms, from the START_SESSION POST being sent to the CommandResult "
-        "arriving at response_url; CPU ms/cmd: the server process's CPU time per command issued",
+        "arriving at response_url; CPU ms/cmd: the server process's CPU time per command issued; "
+        "stolen %: the machine's CPU time its hypervisor gave other guests during the level "
+        "(a level with much stolen is not comparable)",
         format_table(headers, rows),
     ]
     for rate in args.rates:

@@ -26,6 +26,7 @@ from bench.common import (
     Proc,
     ProcessSet,
     chargegate_cli,
+    cpu_jiffies,
     cpu_seconds,
     exact_command,
     exit_on_sigterm,
@@ -43,6 +44,7 @@ from bench.common import (
     python_module,
     raise_fd_limit,
     read_status_kib,
+    stolen_percent,
     tail,
     wait_http_ok,
 )
@@ -64,6 +66,7 @@ class KRun:
     rss_after_kib: int = 0
     hwm_kib: int = 0
     idle_cpu_percent: float = math.nan
+    stolen_percent: float | None = None
     rtts_ms: list[float] = field(default_factory=list)
     heartbeat_errors: int = 0
     command: dict[str, Any] = field(default_factory=dict)
@@ -150,9 +153,10 @@ def run_k(procs: ProcessSet, k: int, args: argparse.Namespace, work_dir: Path) -
         for proc, reader in stations:
             proc.write_line("reset")
             reader.readline(timeout=30)
-        cpu_before = cpu_seconds(gateway.pid)
+        cpu_before, jiffies_before = cpu_seconds(gateway.pid), cpu_jiffies()
         time.sleep(args.window)
         run.idle_cpu_percent = (cpu_seconds(gateway.pid) - cpu_before) / args.window * 100
+        run.stolen_percent = stolen_percent(jiffies_before, cpu_jiffies())
         for proc, reader in stations:
             proc.write_line("report")
             report = json.loads(reader.readline(timeout=60))
@@ -163,7 +167,8 @@ def run_k(procs: ProcessSet, k: int, args: argparse.Namespace, work_dir: Path) -
         print_flush(
             f"  K={k}: RSS {run.rss_before_kib / 1024:.0f} -> {run.rss_after_kib / 1024:.0f} MiB "
             f"({run.kib_per_connection:.1f} KiB/station), {len(run.rtts_ms)} heartbeats, "
-            f"p99 {fmt(percentile(run.rtts_ms, 99))} ms, gateway CPU {run.idle_cpu_percent:.0f}%"
+            f"p99 {fmt(percentile(run.rtts_ms, 99))} ms, gateway CPU {run.idle_cpu_percent:.0f}%, "
+            f"CPU stolen {fmt(run.stolen_percent)} %"
         )
 
         load = procs.start(
@@ -213,6 +218,7 @@ def report(runs: list[KRun], args: argparse.Namespace) -> str:
         "RSS after MiB",
         "KiB/station",
         "gw CPU % idle",
+        "stolen %",
         "heartbeats",
         "hb p50",
         "hb p95",
@@ -233,6 +239,7 @@ def report(runs: list[KRun], args: argparse.Namespace) -> str:
             fmt(r.rss_after_kib / 1024),
             fmt(r.kib_per_connection),
             fmt(r.idle_cpu_percent, 0),
+            fmt(r.stolen_percent),
             str(len(r.rtts_ms)),
             fmt(percentile(r.rtts_ms, 50)),
             fmt(percentile(r.rtts_ms, 95)),
@@ -250,7 +257,8 @@ def report(runs: list[KRun], args: argparse.Namespace) -> str:
             f"heartbeat interval {args.heartbeat} s, {args.window:g} s measured; latencies in ms "
             "(heartbeat: sent to CALLRESULT, in the station processes; cmd: START_SESSION POST "
             "to CommandResult, 1 in flight); KiB/station = (RSS after - RSS before) / K; "
-            "gw CPU % idle: gateway CPU over the heartbeat window (100% = one core)",
+            "gw CPU % idle: gateway CPU over the heartbeat window (100% = one core); stolen %: "
+            "the machine's CPU time its hypervisor gave other guests meanwhile",
             format_table(headers, rows),
         ]
     )

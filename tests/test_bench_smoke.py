@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from bench.common import TAG_VARIABLE, tagged_pids
+from bench.common import TAG_VARIABLE, cpu_jiffies, stolen_percent, tagged_pids
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -114,11 +114,20 @@ def test_commands_benchmark_prints_floor_and_chargegate_per_level() -> None:
     # The in-flight levels, then the open-loop one (commands sent at 20 a second).
     assert [row[0] for row in rows] == ["1", "5", "20"], output
     for row in rows:
-        assert all(is_number(cell) for cell in row), row
+        # "a/b" cells: the floor's figure and chargegate's (the CPU time stolen by the host).
+        assert all(is_number(part) for cell in row for part in cell.split("/")), row
         floor_rate, chargegate_rate = float(row[1]), float(row[2])
         assert floor_rate > 0 and chargegate_rate > 0, row
     assert "open loop: commands sent at a fixed rate" in output
     assert "not everything was ACCEPTED" not in output, output
+    assert "stolen % floor/cg" in output and "CPU stolen" in output
+
+
+def test_the_cpu_time_stolen_by_the_host_is_a_share_of_the_time_passed() -> None:
+    assert stolen_percent((10, 1_000), (35, 1_100)) == 25.0
+    assert stolen_percent((10, 1_000), (10, 1_000)) is None  # no time passed: nothing to say
+    stolen, total = cpu_jiffies()
+    assert 0 <= stolen <= total
 
 
 def test_connections_benchmark_prints_memory_heartbeats_and_commands() -> None:
@@ -140,8 +149,9 @@ def test_connections_benchmark_prints_memory_heartbeats_and_commands() -> None:
     assert row[3] == "0/0", row  # no station failed to boot or lost its connection
     numeric = [cell for i, cell in enumerate(row) if i != 3]
     assert all(is_number(cell) for cell in numeric), row
-    assert int(row[8]) > 0, row  # heartbeats were timed
-    assert int(row[14]) > 0, row  # commands were timed
+    assert int(row[9]) > 0, row  # heartbeats were timed
+    assert int(row[15]) > 0, row  # commands were timed
+    assert "stolen %" in output
 
 
 def test_the_commands_report_says_where_the_targets_stand() -> None:
