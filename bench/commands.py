@@ -17,6 +17,8 @@ import math
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,8 +136,7 @@ def start_stations(procs: ProcessSet, name: str, port: int, args: argparse.Names
 
 
 def loadgen_args(port: int, args: argparse.Namespace) -> list[str]:
-    """The load generator's arguments for this run (`--rates` only when asked for: an empty
-    list is not an argument its parser takes)."""
+    """The load generator's arguments for this run."""
     argv = [
         "--target",
         f"http://127.0.0.1:{port}",
@@ -145,58 +146,53 @@ def loadgen_args(port: int, args: argparse.Namespace) -> list[str]:
         str(args.connectors),
         "--levels",
         ",".join(str(n) for n in args.inflight),
+        "--stepped",
         "--seconds",
         str(args.seconds),
         "--warmup",
         str(args.warmup),
     ]
+    # Only when asked for: an empty list is not an argument the parser takes.
     if args.rates:
         argv += ["--rates", ",".join(str(r) for r in args.rates)]
     return argv
 
 
-def run_load(
-    procs: ProcessSet,
-    name: str,
-    port: int,
-    token_a: str | None,
-    args: argparse.Namespace,
-    server: Proc,
-    stations: Proc,
-) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
-    """Run the load generator through every level, in flight then by rate; add the server's CPU
-    per command (CPU time between the ends of two levels, over the commands issued meanwhile,
-    warm-up included)."""
-    argv = python_module("bench.loadgen", *loadgen_args(port, args))
-    if token_a:
-        # One argument: a token may start with "-", which argparse would take for an option.
-        argv += [f"--token-a={token_a}"]
-    proc = procs.start(name, argv, pipes=True)
-    reader = LineReader(proc)
-    if not json.loads(reader.readline(timeout=60)).get("ready"):
-        raise RuntimeError(f"{name} did not get ready")
-    levels: dict[int, dict[str, Any]] = {}
-    rates: dict[int, dict[str, Any]] = {}
-    watched = {"cpu_ms": server, "stations_cpu_ms": stations, "emsp_cpu_ms": proc}
-    cpu_before = {key: cpu_seconds(p.pid) for key, p in watched.items()}
-    jiffies_before = cpu_jiffies()
-    for size, into, label in [
-        *((n, levels, f"{n:>4} in flight") for n in args.inflight),
-        *((r, rates, f"{r:>4} cmd/s sent") for r in args.rates),
-    ]:
-        summary = json.loads(reader.readline(args.warmup + args.seconds + RESULT_WAIT + 30))
+class Load:
+    """A system's load generator, run one level at a time (`--stepped`)."""
+
+    def __init__(self, procs: ProcessSet, system: System, args: argparse.Namespace) -> None:
+        argv = python_module("bench.loadgen", *loadgen_args(system.port, args))
+        if system.token_a:
+            # One argument: a token may start with "-", which argparse would take for an option.
+            argv += [f"--token-a={system.token_a}"]
+        self.name = system.emsp_name
+        self.proc = procs.start(self.name, argv, pipes=True)
+        self.reader = LineReader(self.proc)
+        if not json.loads(self.reader.readline(timeout=60)).get("ready"):
+            raise RuntimeError(f"{self.name} did not get ready")
+        self.watched = {
+            "cpu_ms": system.server,
+            "stations_cpu_ms": system.stations,
+            "emsp_cpu_ms": self.proc,
+        }
+        self.wait = args.warmup + args.seconds + RESULT_WAIT + 30
+
+    def next_level(self, label: str) -> dict[str, Any]:
+        """Run the next level; its summary with each process's CPU per command (CPU time from
+        the level's start to its end, warm-up and waiting for results included, over the
+        commands issued) and the share of the machine's CPU time stolen meanwhile."""
+        cpu_before = {key: cpu_seconds(p.pid) for key, p in self.watched.items()}
+        jiffies_before = cpu_jiffies()
+        self.proc.write_line("go")
+        summary: dict[str, Any] = json.loads(self.reader.readline(self.wait))
         issued = summary["issued"]
-        for key, p in watched.items():
-            cpu_after = cpu_seconds(p.pid)
-            used = (cpu_after - cpu_before[key]) * 1000
+        for key, p in self.watched.items():
+            used = (cpu_seconds(p.pid) - cpu_before[key]) * 1000
             summary[key] = used / issued if issued else None
-            cpu_before[key] = cpu_after
-        jiffies_after = cpu_jiffies()
-        summary["stolen_pct"] = stolen_percent(jiffies_before, jiffies_after)
-        jiffies_before = jiffies_after
-        into[size] = summary
+        summary["stolen_pct"] = stolen_percent(jiffies_before, cpu_jiffies())
         print_flush(
-            f"  {name}: {label}: {summary['rate']:8.1f} cmd/s, "
+            f"  {self.name}: {label}: {summary['rate']:8.1f} cmd/s, "
             f"p50 {fmt(summary['p50'])} ms, p99 {fmt(summary['p99'])} ms, "
             f"answer p50 {fmt(summary['sync_p50'])} ms, p99 {fmt(summary['sync_p99'])} ms, "
             f"CPU ms/cmd: server {fmt(summary['cpu_ms'], 2)}, "
@@ -205,24 +201,41 @@ def run_load(
             f"CPU stolen {fmt(summary['stolen_pct'])} %; "
             f"results {summary['results']}, errors {summary['errors']}"
         )
-    procs.stop(proc)
-    return levels, rates
+        return summary
 
 
-def run_floor(procs: ProcessSet, args: argparse.Namespace) -> SystemRun:
+@dataclass
+class System:
+    """A server under test, up with its stations: the load generator is pointed at it."""
+
+    name: str
+    emsp_name: str  # the load generator's name in the output and the logs
+    port: int
+    token_a: str | None
+    server: Proc
+    stations: Proc
+    run: SystemRun = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.run = SystemRun(self.name, {})
+
+
+@contextmanager
+def floor_system(procs: ProcessSet, args: argparse.Namespace) -> Iterator[System]:
     port = free_port()
     print_flush(f"floor: bench.floor on :{port}")
     server = procs.start("floor", python_module("bench.floor", "--port", str(port)))
     wait_http_ok(f"http://127.0.0.1:{port}/healthz", server)
     stations = start_stations(procs, "floor-stations", port, args)
-    levels, rates = run_load(procs, "floor-emsp", port, None, args, server, stations)
-    rss = _rss(server)
+    yield System("floor", "floor-emsp", port, None, server, stations)
     procs.stop(stations)
     procs.stop(server)
-    return SystemRun("floor", levels, rss, rates)
 
 
-def run_chargegate(procs: ProcessSet, args: argparse.Namespace, work_dir: Path) -> SystemRun:
+@contextmanager
+def chargegate_system(
+    procs: ProcessSet, args: argparse.Namespace, work_dir: Path
+) -> Iterator[System]:
     with fresh_database(args.db, work_dir, args.postgres_url) as database_url:
         port = free_port()
         print_flush(f"chargegate: chargegate serve on :{port}, database {database_url}")
@@ -242,11 +255,26 @@ def run_chargegate(procs: ProcessSet, args: argparse.Namespace, work_dir: Path) 
         )
         wait_http_ok(f"http://127.0.0.1:{port}/healthz", server)
         stations = start_stations(procs, "gateway-stations", port, args)
-        levels, rates = run_load(procs, "gateway-emsp", port, token_a, args, server, stations)
-        rss = _rss(server)
+        yield System("chargegate", "gateway-emsp", port, token_a, server, stations)
         procs.stop(stations)
         procs.stop(server)
-    return SystemRun("chargegate", levels, rss, rates)
+
+
+def run_levels(procs: ProcessSet, systems: list[System], args: argparse.Namespace) -> None:
+    """Each level on every system in turn, back to back, before the next level: on a shared
+    virtual machine the CPU time other guests take comes and goes over minutes (seen: the floor
+    measured with none stolen, chargegate a minute later with 14-18 %), so the floor and
+    chargegate of a level are measured as close together as they can be."""
+    loads = [Load(procs, system, args) for system in systems]
+    steps = [(True, n, f"{n:>4} in flight") for n in args.inflight]
+    steps += [(False, r, f"{r:>4} cmd/s sent") for r in args.rates]
+    for closed_loop, size, label in steps:
+        for system, load in zip(systems, loads, strict=True):
+            into = system.run.levels if closed_loop else system.run.rates
+            into[size] = load.next_level(label)
+    for system, load in zip(systems, loads, strict=True):
+        procs.stop(load.proc)
+        system.run.server_rss_kib = _rss(system.server)
 
 
 def _rss(proc: Proc) -> int | None:
@@ -452,10 +480,15 @@ def main(argv: list[str] | None = None) -> int:
         gateway: SystemRun | None = None
         started = time.monotonic()
         try:
-            if args.only in (None, "floor"):
-                floor = run_floor(procs, args)
-            if args.only in (None, "chargegate"):
-                gateway = run_chargegate(procs, args, Path(tmp))
+            with ExitStack() as up:
+                systems = []
+                if args.only in (None, "floor"):
+                    systems.append(up.enter_context(floor_system(procs, args)))
+                if args.only in (None, "chargegate"):
+                    systems.append(up.enter_context(chargegate_system(procs, args, Path(tmp))))
+                run_levels(procs, systems, args)
+            runs = {system.name: system.run for system in systems}
+            floor, gateway = runs.get("floor"), runs.get("chargegate")
         except BaseException:
             for proc in procs.procs:
                 print(f"--- {proc.name} log tail ---\n{tail(proc.log_path)}", file=sys.stderr)

@@ -295,6 +295,8 @@ class LoadGenerator:
                 runs = [(self.run_level, n) for n in args.levels]
                 runs += [(self.run_rate, r) for r in args.rates]
                 for run_one, size in runs:
+                    if args.stepped:
+                        await asyncio.to_thread(sys.stdin.readline)
                     level = await run_one(size)
                     summary = level.summary()
                     summary["callbacks"] = dict(self.callbacks)
@@ -438,6 +440,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per level")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first")
+    parser.add_argument(
+        "--stepped",
+        action="store_true",
+        help="wait for a line on stdin before each level (the benchmark runs the floor's and "
+        "chargegate's of a level back to back)",
+    )
     return parser
 
 

@@ -188,6 +188,7 @@ def test_commands_benchmark_gives_the_load_generator_arguments_it_takes(
     assert parsed.levels == [1, 50]
     assert parsed.rates == ([200, 500] if extra else [])
     assert parsed.warmup == args.warmup and parsed.seconds == args.seconds
+    assert parsed.stepped  # each level when the benchmark says (commands.run_levels)
 
 
 def test_a_level_times_the_commands_sent_in_its_window_and_counts_those_done_in_it() -> None:

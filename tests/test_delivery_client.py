@@ -56,10 +56,12 @@ class Peer:
                     if self.close_after_reply:
                         break
                     continue
-                if self.reply is None:
-                    await asyncio.sleep(3600)
-                head = f"HTTP/1.1 {self.status} X\r\nContent-Length: {len(self.reply)}\r\n\r\n"
-                writer.write(head.encode() + self.reply)
+                reply = self.reply
+                if reply is None:
+                    await asyncio.sleep(3600)  # never answers
+                    continue
+                status = f"HTTP/1.1 {self.status} X\r\nContent-Length: {len(reply)}\r\n\r\n"
+                writer.write(status.encode() + reply)
                 await writer.drain()
                 if self.close_after_reply:
                     break

@@ -96,7 +96,7 @@ async def test_authorization_id_reaches_session_and_cdr(iop: FakeEmsp, gateway: 
     assert cdr.body["location"]["id"] == "12345"
 
 
-async def _charge(iop: FakeEmsp, gateway: Gateway) -> tuple[dict, dict]:  # type: ignore[type-arg]
+async def _charge(iop: FakeEmsp, gateway: Gateway) -> tuple[dict, dict]:
     from chargegate.sim import SimulatedStation16
 
     # A second socket for the same station replaces the fixture's: the gateway keeps one.

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import websockets
+from websockets.typing import Subprotocol
 
 from chargegate.sim.station201 import SimulatedStation201
 
@@ -235,6 +236,8 @@ async def test_unknown_subprotocol_is_refused_at_the_handshake(
     gateway: Gateway, caplog: pytest.LogCaptureFixture
 ) -> None:
     with pytest.raises(websockets.exceptions.InvalidHandshake):
-        async with websockets.connect(f"{gateway.ws_url}/CS-9", subprotocols=["ocpp1.5"]):
+        async with websockets.connect(
+            f"{gateway.ws_url}/CS-9", subprotocols=[Subprotocol("ocpp1.5")]
+        ):
             pass
     assert any("ocpp1.5" in r.getMessage() for r in caplog.records)

@@ -23,11 +23,11 @@ async def operator(gateway: Gateway) -> OperatorClient:
 
 async def _wait_status(
     operator: OperatorClient, path: str, wanted: set[str], seconds: float = 10
-) -> dict:  # type: ignore[type-arg]
+) -> dict:
     for _ in range(int(seconds / 0.05)):
         record = (await operator.get(path)).json()
         if record["status"] in wanted:
-            return record  # type: ignore[no-any-return]
+            return record
         await asyncio.sleep(0.05)
     raise AssertionError(f"{path} stayed {record['status']}, wanted {wanted}")
 

@@ -31,7 +31,7 @@ async def _send_and_wait(ocpi: OcpiClient, command: str, build: Any, ref: str) -
     assert body["status_code"] == 1000, body
     assert body["data"]["result"] == "ACCEPTED", body
     [result] = await ocpi.emsp.wait_for(f"/{ref}")
-    return result.body  # type: ignore[no-any-return]
+    return result.body
 
 
 def _expect(version: str, v221: str, v211: str) -> str:
@@ -132,7 +132,7 @@ async def _active_session(ocpi: OcpiClient, station: SimulatedStation16) -> dict
     )
     [pushed] = await ocpi.emsp.wait_for("/sessions/")
     assert pushed.method == "PUT"
-    return pushed.body  # type: ignore[no-any-return]
+    return pushed.body
 
 
 @pytest.mark.parametrize(("behaviour", "result"), [("accept", "ACCEPTED"), ("reject", "REJECTED")])

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from chargegate.domain import station_calls as sc
 from chargegate.domain.station_calls import Outcome
@@ -28,8 +29,8 @@ async def _frame(ws: ClientConnection) -> list[Any]:
 async def station(gateway: Gateway) -> AsyncIterator[ClientConnection]:
     async with connect(
         f"{gateway.ws_url}/CP-RAW",
-        subprotocols=["ocpp1.6"],
-        compression=None,  # type: ignore[list-item]
+        subprotocols=[Subprotocol("ocpp1.6")],
+        compression=None,
     ) as ws:
         boot = {"chargePointVendor": "raw", "chargePointModel": "frames"}
         await ws.send(json.dumps([2, "boot-1", "BootNotification", boot]))

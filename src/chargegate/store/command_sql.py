@@ -86,10 +86,10 @@ def _target_statement(station_ci: bool, connector_ci: bool, by_number: bool) -> 
     )
 
 
+# The station is looked for case-insensitively only for a peer whose ids are (find_target).
 _TARGET = {
     (station_ci, connector_ci, by_number): _target_statement(station_ci, connector_ci, by_number)
-    for station_ci in (False, True)
-    for connector_ci in (False, True)
+    for station_ci, connector_ci in ((False, False), (False, True), (True, True))
     for by_number in (False, True)
 }
 _StationRow = namedtuple("_StationRow", [column.key for column in stations.c])  # type: ignore[misc]
