@@ -295,8 +295,9 @@ class LoadGenerator:
                 runs = [(self.run_level, n) for n in args.levels]
                 runs += [(self.run_rate, r) for r in args.rates]
                 for run_one, size in runs:
-                    if args.stepped:
-                        await asyncio.to_thread(sys.stdin.readline)
+                    # Stepped: stdin's end (the benchmark gone) ends the run, not a level.
+                    if args.stepped and not await asyncio.to_thread(sys.stdin.readline):
+                        break
                     level = await run_one(size)
                     summary = level.summary()
                     summary["callbacks"] = dict(self.callbacks)

@@ -203,3 +203,19 @@ def test_a_level_times_the_commands_sent_in_its_window_and_counts_those_done_in_
     assert sorted(level.latencies) == pytest.approx([0.2, 0.5])
     assert sorted(level.sync) == pytest.approx([0.1, 0.2])
     assert summary["results"] == {"ACCEPTED": 2}
+
+
+def test_a_stepped_load_generator_whose_benchmark_is_gone_runs_no_level() -> None:
+    """Stepped, the load generator runs a level per line on stdin; stdin's end (the benchmark
+    killed) ends it instead of sending load at servers being stopped."""
+    argv = ["--target", "http://127.0.0.1:9", "--station", "SIM-:1", "--levels", "1", "--stepped"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.loadgen", *argv],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ['{"ready": true}'], proc.stdout
