@@ -358,7 +358,13 @@ def _rate_row(rate: int, floor: SystemRun | None, gateway: SystemRun | None) -> 
         fmt(g.get("p99")),
         fmt(_diff(g.get("p50"), f.get("p50"))),
         fmt(_diff(g.get("p99"), f.get("p99"))),
+        _stolen(f, g),
     ]
+
+
+def _stolen(f: dict[str, Any], g: dict[str, Any]) -> str:
+    """The CPU share stolen during the floor's level and chargegate's: "floor/cg"."""
+    return f"{fmt(f.get('stolen_pct'))}/{fmt(g.get('stolen_pct'))}"
 
 
 def _not_all_accepted(where: str, f: dict[str, Any], g: dict[str, Any]) -> list[str]:
@@ -407,7 +413,7 @@ def report(floor: SystemRun | None, gateway: SystemRun | None, args: argparse.Na
                 fmt(_diff(g.get("p99"), f.get("p99"))),
                 fmt(f.get("cpu_ms"), 2),
                 fmt(g.get("cpu_ms"), 2),
-                f"{fmt(f.get('stolen_pct'))}/{fmt(g.get('stolen_pct'))}",
+                _stolen(f, g),
             ]
         )
         notes += _not_all_accepted(f"{inflight} in flight", f, g)
@@ -434,6 +440,7 @@ def report(floor: SystemRun | None, gateway: SystemRun | None, args: argparse.Na
                     "cg p99",
                     "p50 cg-floor (ms)",
                     "p99 cg-floor (ms)",
+                    "stolen % floor/cg",
                 ],
                 [_rate_row(rate, floor, gateway) for rate in args.rates],
             ),
