@@ -124,8 +124,9 @@ async def test_event_stream_resumes_with_last_event_id(
     await _setup(stub_cpo, emsp_gateway)
     api = EmspApi(emsp_gateway.base_url, await api_key(emsp_gateway, "operator"))
     # A listener from "now" sees the commands sent after it connected.
-    listening = asyncio.create_task(api.stream("/emsp/events", count=4))
-    await asyncio.sleep(0.3)
+    connected = asyncio.Event()
+    listening = asyncio.create_task(api.stream("/emsp/events", count=4, connected=connected))
+    await asyncio.wait_for(connected.wait(), 10)
     first = await api.sent(PEER, "STOP_SESSION", {"session_id": "S-1"})
     second = await api.sent(PEER, "STOP_SESSION", {"session_id": "S-2"})
     seen = await asyncio.wait_for(listening, 10)

@@ -51,12 +51,16 @@ async def test_expired_when_the_cpo_accepts_and_stays_silent(
     stub_cpo: StubCpo, emsp: Gateway, version: str
 ) -> None:
     api = await _connected(stub_cpo, emsp, version)
+    loop = asyncio.get_running_loop()
+    before = loop.time()  # the CPO answers after this, so the deadline is 1 s after it or later
     sent = await api.sent(PEER, "STOP_SESSION", STOP)
     assert sent["state"] == "RESPONDED" and not sent["final"]
     # 2.2.1: the CPO announced timeout 1; 2.1.1: our configured 1 s.
     assert sent["response"]["timeout"] == (1 if version == "2.2.1" else None)
     await asyncio.sleep(0.6)
-    assert (await api.get(sent["id"]))["state"] == "RESPONDED"  # not before the timeout
+    view = await api.get(sent["id"])
+    if loop.time() - before < 1.0:  # else a loaded machine took us past the deadline
+        assert view["state"] == "RESPONDED"  # not before the timeout
     expired = await api.wait_for(sent["id"], lambda v: v["state"] == "EXPIRED", timeout=3)
     assert expired["final"] and expired["result"] is None
     stream = await api.events(sent["id"])

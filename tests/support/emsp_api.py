@@ -55,9 +55,11 @@ class EmspApi:
         count: int | None = None,
         until: Any = None,
         headers: dict[str, str] | None = None,
+        connected: asyncio.Event | None = None,
     ) -> list[dict[str, Any]]:
         """Read SSE events until the server ends the stream, `count` of them arrived, or one
-        satisfies `until`."""
+        satisfies `until`. `connected` is set at the stream's first line (its `retry:`), sent
+        once the server has fixed where the stream starts."""
         found: list[dict[str, Any]] = []
         async with (
             httpx.AsyncClient(timeout=httpx.Timeout(10, read=None)) as client,
@@ -69,6 +71,8 @@ class EmspApi:
             assert response.headers["content-type"].startswith("text/event-stream")
             event: dict[str, Any] = {}
             async for line in response.aiter_lines():
+                if connected is not None:
+                    connected.set()
                 if line.startswith("id:"):
                     event["sse_id"] = line[3:].strip()
                 elif line.startswith("event:"):
