@@ -303,13 +303,14 @@ class Units:
                     result: T = await greenlet_spawn(lambda: unit(executor, *args, **kwargs))
                 return result
             except BaseException as exc:
-                if not connection_survives(exc, connection.is_closed()):
+                closed = connection.is_closed()
+                if not connection_survives(exc, closed):
                     # As SQLAlchemy does on a disconnect, the pool must not hand this
                     # connection out again.
                     reusable = False
                     proxied.invalidate(exc if isinstance(exc, Exception) else None)
                     proxied.close()
-                    if connection_dropped(exc, connection.is_closed()):
+                    if connection_dropped(exc, closed):
                         # A dropped connection is most often a restarted or failed-over
                         # server: those kept idle went with it, and each would fail a unit.
                         self._invalidate_kept()
