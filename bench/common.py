@@ -262,6 +262,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def named_cpu_seconds(name: str) -> dict[int, float]:
+    """CPU seconds used so far by each process called `name` (/proc/<pid>/comm): the local
+    PostgreSQL server's postmaster, background workers and backends are all `postgres`."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if (entry / "comm").read_text().strip() == name:
+                found[int(entry.name)] = cpu_seconds(int(entry.name))
+    return found
+
+
+def cpu_used_since(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds the processes of `named_cpu_seconds` used between two readings: all of it
+    for one started meanwhile; one that ended meanwhile is not counted (a pool keeps its
+    connections, so the backends that matter live through a level)."""
+    return sum(used - before.get(pid, 0.0) for pid, used in after.items())
+
+
 def cpu_jiffies() -> tuple[int, int]:
     """(stolen, total) clock ticks of all CPUs so far (/proc/stat's first line); (0, 0) where
     unknown. On a virtual machine the hypervisor's other guests take time from ours ("steal"):

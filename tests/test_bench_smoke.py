@@ -161,18 +161,37 @@ def test_the_commands_report_says_where_the_targets_stand() -> None:
     gateway = SystemRun(
         "chargegate", {1: {"rate": 300.0, "p99": 7.0}, 50: {"rate": 1050.0, "p99": 44.5}}
     )
-    assert targets(floor, gateway, "sqlite") == [
+    assert targets(floor, gateway, "sqlite", cores=2) == [
         "issue 7 targets, this run:",
         "  >= 1,000 cmd/s on SQLite: 1,050 at 50 in flight, met",
         "  throughput >= 50% of the floor: 0.38 at 1, 0.53 at 50; met at 50 in flight",
         "  p99 at 50 in flight <= the floor's + 5 ms: +4.5 ms, met",
     ]
-    slow = SystemRun("chargegate", {50: {"rate": 900.0, "p99": 90.0}})
-    assert targets(floor, slow, "postgres") == [
+    # With CPU figures, a target not met says what meeting it would take on this machine.
+    cpu = {"cpu_ms": 1.0, "stations_cpu_ms": 0.3, "emsp_cpu_ms": 0.2, "db_cpu_ms": 0.5}
+    slow = SystemRun("chargegate", {50: {"rate": 900.0, "p50": 52.0, "p99": 90.0, **cpu}})
+    assert targets(floor, slow, "postgres", cores=2) == [
         "issue 7 targets, this run:",
         "  throughput >= 50% of the floor: 0.45 at 50; not met",
+        # 1,000 cmd/s x 1.0 ms in the gateway; x (1.0 + 0.3 + 0.2 + 0.5) ms in all.
+        "    50 in flight: 1,000 cmd/s, at this run's CPU per command, 1.00 cores for the "
+        "gateway's one process and 2.00 for all the run's processes, on a machine of 2",
         "  p99 at 50 in flight <= the floor's + 5 ms: +50.0 ms, not met",
+        # 900 cmd/s x 90 ms / (40 + 5) ms = 1,800 cmd/s, 90 % of the floor's 2,000.
+        "    closed loop: 50 in flight / 900 cmd/s = 55.6 ms on average (p50 52.0); a p99 of "
+        "45.0 ms needs about 1,800 cmd/s, 90% of the floor's: at this run's CPU per command, "
+        "1.80 cores for the gateway's one process and 3.60 for all the run's processes, on a "
+        "machine of 2",
     ]
+
+
+def test_the_database_servers_cpu_is_counted_for_processes_alive_at_either_reading() -> None:
+    from bench.common import cpu_used_since, named_cpu_seconds
+
+    # pid 1 used 2 s, pid 3 started meanwhile (all of its 0.5 s), pid 2 ended (not counted).
+    assert cpu_used_since({1: 10.0, 2: 4.0}, {1: 12.0, 3: 0.5}) == 2.5
+    mine = named_cpu_seconds(Path(f"/proc/{os.getpid()}/comm").read_text().strip())
+    assert os.getpid() in mine and mine[os.getpid()] > 0
 
 
 @pytest.mark.parametrize("extra", [[], ["--rates", "200,500"]])
