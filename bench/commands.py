@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,10 +63,27 @@ PREFIX = "SIM-"
 
 @dataclass
 class SystemRun:
+    """A system's figures: per level (in flight, or open-loop cmd/s in `rates`) the summary of
+    the run with the median rate, and in `tries` every run of it, in the order measured."""
+
     name: str
     levels: dict[int, dict[str, Any]]
     server_rss_kib: int | None = None
     rates: dict[int, dict[str, Any]] = field(default_factory=dict)  # open loop, by cmd/s
+    tries: dict[tuple[bool, int], list[dict[str, Any]]] = field(default_factory=dict)
+
+    def record(self, closed_loop: bool, size: int, summary: dict[str, Any]) -> None:
+        runs = self.tries.setdefault((closed_loop, size), [])
+        runs.append(summary)
+        into = self.levels if closed_loop else self.rates
+        into[size] = median_run(runs)
+
+
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median rate (the lower of the middle two for an even count): a whole
+    run's figures, so that its latencies and CPU belong with its rate."""
+    ordered = sorted(runs, key=lambda run: run.get("rate") or 0.0)
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per level")
     parser.add_argument(
         "--warmup", type=float, default=None, help="unmeasured seconds before each level"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="measure each level this many times, the floor and chargegate back to back each "
+        "time; the tables give the run with the median rate and the spread is listed (on a "
+        "shared VM one run's floor varied by a quarter from the next)",
     )
     parser.add_argument("--stations", type=int, default=200)
     parser.add_argument("--connectors", type=int, default=2)
@@ -149,7 +175,7 @@ def loadgen_args(port: int, args: argparse.Namespace) -> list[str]:
         "--connectors",
         str(args.connectors),
         "--levels",
-        ",".join(str(n) for n in args.inflight),
+        ",".join(str(n) for n in args.inflight for _ in range(args.repeat)),
         "--stepped",
         "--seconds",
         str(args.seconds),
@@ -158,7 +184,7 @@ def loadgen_args(port: int, args: argparse.Namespace) -> list[str]:
     ]
     # Only when asked for: an empty list is not an argument the parser takes.
     if args.rates:
-        argv += ["--rates", ",".join(str(r) for r in args.rates)]
+        argv += ["--rates", ",".join(str(r) for r in args.rates for _ in range(args.repeat))]
     return argv
 
 
@@ -283,12 +309,11 @@ def run_levels(procs: ProcessSet, systems: list[System], args: argparse.Namespac
     measured with none stolen, chargegate a minute later with 14-18 %), so the floor and
     chargegate of a level are measured as close together as they can be."""
     loads = [Load(procs, system, args) for system in systems]
-    steps = [(True, n, f"{n:>4} in flight") for n in args.inflight]
-    steps += [(False, r, f"{r:>4} cmd/s sent") for r in args.rates]
+    steps = [(True, n, f"{n:>4} in flight") for n in args.inflight for _ in range(args.repeat)]
+    steps += [(False, r, f"{r:>4} cmd/s sent") for r in args.rates for _ in range(args.repeat)]
     for closed_loop, size, label in steps:
         for system, load in zip(systems, loads, strict=True):
-            into = system.run.levels if closed_loop else system.run.rates
-            into[size] = load.next_level(label)
+            system.run.record(closed_loop, size, load.next_level(label))
     for system, load in zip(systems, loads, strict=True):
         procs.stop(load.proc)
         system.run.server_rss_kib = _rss(system.server)
@@ -426,6 +451,41 @@ def _stolen(f: dict[str, Any], g: dict[str, Any]) -> str:
     return f"{fmt(f.get('stolen_pct'))}/{fmt(g.get('stolen_pct'))}"
 
 
+def _pairs(
+    floor: SystemRun | None, gateway: SystemRun | None, closed_loop: bool, size: int
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Every run of a level as (floor, chargegate), measured back to back; {} where a system
+    was not run."""
+    f = floor.tries.get((closed_loop, size), []) if floor else []
+    g = gateway.tries.get((closed_loop, size), []) if gateway else []
+    return list(zip_longest(f, g, fillvalue={}))
+
+
+def _spread(
+    floor: SystemRun | None,
+    gateway: SystemRun | None,
+    steps: list[tuple[bool, int, str]],
+    repeat: int,
+) -> list[str]:
+    lines = [
+        f"each level measured {repeat} times, the floor and chargegate back to back each time; "
+        "the tables give the run with the median rate; every run's cmd/s, in the order measured:"
+    ]
+    for closed_loop, size, where in steps:
+        pairs = _pairs(floor, gateway, closed_loop, size)
+        by_system = (("floor", [f for f, _ in pairs]), ("chargegate", [g for _, g in pairs]))
+        parts = [
+            f"{name} " + " / ".join(fmt(run.get("rate")) for run in runs)
+            for name, runs in by_system
+            if any(runs)
+        ]
+        ratios = [g["rate"] / f["rate"] for f, g in pairs if f.get("rate") and g.get("rate")]
+        if ratios:
+            parts.append("cg/floor " + " / ".join(f"{ratio:.2f}" for ratio in ratios))
+        lines.append(f"  {where}: " + "; ".join(parts))
+    return lines
+
+
 def _not_all_accepted(where: str, f: dict[str, Any], g: dict[str, Any]) -> list[str]:
     return [
         f"  {label} at {where}: results {level['results']}, errors {level['errors']}"
@@ -475,7 +535,6 @@ def report(floor: SystemRun | None, gateway: SystemRun | None, args: argparse.Na
                 _stolen(f, g),
             ]
         )
-        notes += _not_all_accepted(f"{inflight} in flight", f, g)
     lines = [
         "latencies in ms, from the START_SESSION POST being sent to the CommandResult "
         "arriving at response_url; CPU ms/cmd: the server process's CPU time per command issued; "
@@ -483,8 +542,6 @@ def report(floor: SystemRun | None, gateway: SystemRun | None, args: argparse.Na
         "(a level with much stolen is not comparable)",
         format_table(headers, rows),
     ]
-    for rate in args.rates:
-        notes += _not_all_accepted(f"{rate} cmd/s sent", *_summaries(floor, gateway, "rates", rate))
     if args.rates:
         lines += [
             "open loop: commands sent at a fixed rate, whatever comes back; latency as above",
@@ -504,6 +561,13 @@ def report(floor: SystemRun | None, gateway: SystemRun | None, args: argparse.Na
                 [_rate_row(rate, floor, gateway) for rate in args.rates],
             ),
         ]
+    steps = [(True, n, f"{n} in flight") for n in args.inflight]
+    steps += [(False, r, f"{r} cmd/s sent") for r in args.rates]
+    for closed_loop, size, where in steps:
+        for f, g in _pairs(floor, gateway, closed_loop, size):
+            notes += _not_all_accepted(where, f, g)
+    if args.repeat > 1:
+        lines += _spread(floor, gateway, steps, args.repeat)
     if notes:
         lines += ["not everything was ACCEPTED:", *notes]
     peaks = [

@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bench.common import TAG_VARIABLE, cpu_jiffies, stolen_percent, tagged_pids
@@ -99,16 +100,21 @@ def test_commands_benchmark_prints_floor_and_chargegate_per_level() -> None:
         "--inflight",
         "1,5",
         "--seconds",
-        "2",
+        "1",
         "--warmup",
         "0.5",
         "--stations",
         "10",
         "--rates",
         "20",
+        "--repeat",
+        "2",
         timeout=60,
     )
     assert "command: python -m bench.commands --inflight 1,5" in output
+    # Each level twice: the table has it once, the spread lists both runs of each system.
+    spread = [line for line in output.splitlines() if line.startswith("  5 in flight: floor ")]
+    assert len(spread) == 1 and spread[0].count(" / ") == 3, output
     assert "machine: " in output and "python: " in output
     rows = table_rows(output)
     # The in-flight levels, then the open-loop one (commands sent at 20 a second).
@@ -185,6 +191,43 @@ def test_the_commands_report_says_where_the_targets_stand() -> None:
     ]
 
 
+def _level(rate: float, errors: dict[str, int] | None = None) -> dict[str, Any]:
+    return {
+        "rate": rate,
+        "p50": 1000 / rate,
+        "p99": 2000 / rate,
+        "cpu_ms": 0.5,
+        "results": {"ACCEPTED": int(rate)},
+        "errors": errors or {},
+    }
+
+
+def test_a_level_measured_several_times_reports_its_median_run_and_every_run() -> None:
+    from bench import commands
+
+    args = commands.parse_args(["--inflight", "50", "--repeat", "3"])
+    floor, gateway = commands.SystemRun("floor", {}), commands.SystemRun("chargegate", {})
+    # Back-to-back pairs, as run_levels measures them; one of chargegate's runs had an error.
+    for f, g in ((2400.0, 1200.0), (2000.0, 1250.0), (2600.0, 1300.0)):
+        floor.record(True, 50, _level(f))
+        gateway.record(True, 50, _level(g, {"ReadTimeout": 1} if g == 1300.0 else None))
+    # The median run whole (its latencies with its rate), not a mix of runs.
+    assert floor.levels[50]["rate"] == 2400.0 and floor.levels[50]["p99"] == 2000 / 2400
+    assert gateway.levels[50]["rate"] == 1250.0
+    output = commands.report(floor, gateway, args)
+    [row] = table_rows(output)
+    assert row[1:4] == ["2400.0", "1250.0", "0.52"], row
+    assert "each level measured 3 times" in output
+    assert (
+        "  50 in flight: floor 2400.0 / 2000.0 / 2600.0; chargegate 1200.0 / 1250.0 / 1300.0; "
+        "cg/floor 0.50 / 0.62 / 0.50" in output.splitlines()
+    ), output
+    # A run that is not the median still has its errors reported.
+    assert "chargegate at 50 in flight: results {'ACCEPTED': 1300}, errors {'ReadTimeout': 1}" in (
+        output
+    ), output
+
+
 def test_the_database_servers_cpu_is_counted_for_processes_alive_at_either_reading() -> None:
     from bench.common import cpu_used_since, named_cpu_seconds
 
@@ -206,6 +249,11 @@ def test_commands_benchmark_gives_the_load_generator_arguments_it_takes(
     parsed = loadgen.build_parser().parse_args(commands.loadgen_args(8080, args))
     assert parsed.levels == [1, 50]
     assert parsed.rates == ([200, 500] if extra else [])
+    # Repeated levels: the load generator runs each one again, a line on stdin each time.
+    args = commands.parse_args(["--inflight", "1,50", "--repeat", "2", *extra])
+    parsed = loadgen.build_parser().parse_args(commands.loadgen_args(8080, args))
+    assert parsed.levels == [1, 1, 50, 50]
+    assert parsed.rates == ([200, 200, 500, 500] if extra else [])
     assert parsed.warmup == args.warmup and parsed.seconds == args.seconds
     assert parsed.stepped  # each level when the benchmark says (commands.run_levels)
 
