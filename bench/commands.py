@@ -63,8 +63,8 @@ PREFIX = "SIM-"
 
 @dataclass
 class SystemRun:
-    """A system's figures: per level (in flight, or open-loop cmd/s in `rates`) the summary of
-    the run with the median rate, and in `tries` every run of it, in the order measured."""
+    """A system's figures: per level (in flight, or open-loop cmd/s in `rates`) its summary,
+    and in `tries` every run of it, in the order measured."""
 
     name: str
     levels: dict[int, dict[str, Any]]
@@ -76,14 +76,20 @@ class SystemRun:
         runs = self.tries.setdefault((closed_loop, size), [])
         runs.append(summary)
         into = self.levels if closed_loop else self.rates
-        into[size] = median_run(runs)
+        into[size] = median_summary(runs)
 
 
-def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The run with the median rate (the lower of the middle two for an even count): a whole
-    run's figures, so that its latencies and CPU belong with its rate."""
-    ordered = sorted(runs, key=lambda run: run.get("rate") or 0.0)
-    return ordered[(len(ordered) - 1) // 2]
+def median_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's median over the runs (the lower middle one for an even count): a single
+    run's p99 can be an outlier (seen: the floor's p99 at 50 in flight 125 ms in one run of
+    three, 40-45 ms in the others), and the run with the median rate need not have the
+    median p99. What is not a number is the first run's."""
+    summary = dict(runs[0])
+    for key, value in summary.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            figures = sorted(run[key] for run in runs if isinstance(run.get(key), int | float))
+            summary[key] = figures[(len(figures) - 1) // 2]
+    return summary
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="measure each level this many times, the floor and chargegate back to back each "
-        "time; the tables give the run with the median rate and the spread is listed (on a "
+        "time; the tables give each figure's median and every run's rate is listed (on a "
         "shared VM one run's floor varied by a quarter from the next)",
     )
     parser.add_argument("--stations", type=int, default=200)
@@ -469,7 +475,7 @@ def _spread(
 ) -> list[str]:
     lines = [
         f"each level measured {repeat} times, the floor and chargegate back to back each time; "
-        "the tables give the run with the median rate; every run's cmd/s, in the order measured:"
+        "the tables give each figure's median; every run's cmd/s, in the order measured:"
     ]
     for closed_loop, size, where in steps:
         pairs = _pairs(floor, gateway, closed_loop, size)

@@ -191,38 +191,42 @@ def test_the_commands_report_says_where_the_targets_stand() -> None:
     ]
 
 
-def _level(rate: float, errors: dict[str, int] | None = None) -> dict[str, Any]:
+def _level(rate: float, p99: float, errors: dict[str, int] | None = None) -> dict[str, Any]:
     return {
         "rate": rate,
-        "p50": 1000 / rate,
-        "p99": 2000 / rate,
+        "p50": p99 / 2,
+        "p99": p99,
         "cpu_ms": 0.5,
         "results": {"ACCEPTED": int(rate)},
         "errors": errors or {},
     }
 
 
-def test_a_level_measured_several_times_reports_its_median_run_and_every_run() -> None:
+def test_a_level_measured_several_times_reports_each_figures_median_and_every_run() -> None:
     from bench import commands
 
     args = commands.parse_args(["--inflight", "50", "--repeat", "3"])
     floor, gateway = commands.SystemRun("floor", {}), commands.SystemRun("chargegate", {})
-    # Back-to-back pairs, as run_levels measures them; one of chargegate's runs had an error.
-    for f, g in ((2400.0, 1200.0), (2000.0, 1250.0), (2600.0, 1300.0)):
-        floor.record(True, 50, _level(f))
-        gateway.record(True, 50, _level(g, {"ReadTimeout": 1} if g == 1300.0 else None))
-    # The median run whole (its latencies with its rate), not a mix of runs.
-    assert floor.levels[50]["rate"] == 2400.0 and floor.levels[50]["p99"] == 2000 / 2400
-    assert gateway.levels[50]["rate"] == 1250.0
+    # Back-to-back pairs, as run_levels measures them. The floor's median-rate run has an
+    # outlying p99; one of chargegate's runs had an error.
+    runs = [((2400.0, 125.0), (1200.0, 70.0)), ((2000.0, 40.0), (1250.0, 75.0))]
+    runs.append(((2600.0, 45.0), (1300.0, 80.0)))
+    for (f_rate, f_p99), (g_rate, g_p99) in runs:
+        floor.record(True, 50, _level(f_rate, f_p99))
+        errors = {"ReadTimeout": 1} if g_rate == 1300.0 else None
+        gateway.record(True, 50, _level(g_rate, g_p99, errors))
+    # Each figure's own median: the floor's p99 is 45, not the median-rate run's 125.
+    assert floor.levels[50]["rate"] == 2400.0 and floor.levels[50]["p99"] == 45.0
+    assert gateway.levels[50]["rate"] == 1250.0 and gateway.levels[50]["p99"] == 75.0
     output = commands.report(floor, gateway, args)
     [row] = table_rows(output)
-    assert row[1:4] == ["2400.0", "1250.0", "0.52"], row
+    assert row[1:4] == ["2400.0", "1250.0", "0.52"] and row[6] == "45.0" and row[10] == "30.0"
     assert "each level measured 3 times" in output
     assert (
         "  50 in flight: floor 2400.0 / 2000.0 / 2600.0; chargegate 1200.0 / 1250.0 / 1300.0; "
         "cg/floor 0.50 / 0.62 / 0.50" in output.splitlines()
     ), output
-    # A run that is not the median still has its errors reported.
+    # A run whose figures are not the medians still has its errors reported.
     assert "chargegate at 50 in flight: results {'ACCEPTED': 1300}, errors {'ReadTimeout': 1}" in (
         output
     ), output
