@@ -27,7 +27,7 @@ from chargegate.domain.evse import (
     numbered_evse_uid,
     parse_evse_uid,
 )
-from chargegate.domain.ids import new_id
+from chargegate.domain.ids import new_id, new_remote_start_id
 from chargegate.domain.results import collapse_to_211, command_result
 from chargegate.domain.station_calls import Outcome as O
 from chargegate.domain.station_calls import StationReply
@@ -210,6 +210,24 @@ def test_new_ids_sort_by_the_millisecond_they_were_made_in() -> None:
     after = time.time_ns() // 1_000_000
     assert before <= uuid.UUID(first).int >> 80 < uuid.UUID(second).int >> 80 <= after
     assert first < second  # as text too: the indexes store the text
+
+
+@given(st.integers(0, 2**64))
+def test_remote_start_ids_are_positive_int32(now_ns: int) -> None:
+    assert 1 <= new_remote_start_id(now_ns) <= 2**31 - 1
+
+
+def test_remote_start_ids_follow_the_millisecond_and_wrap_every_2_to_the_22_ms() -> None:
+    # OCPP 2.0.1 remoteStartId: the time in front (index locality), 9 random bits behind.
+    ms = 1_765_000_000_000
+    first = new_remote_start_id(ms * 1_000_000)
+    later = new_remote_start_id((ms + 1) * 1_000_000)
+    assert first >> 9 == ms % 2**22 and later >> 9 == (first >> 9) + 1
+    assert later > first
+    wrapped = new_remote_start_id((ms - ms % 2**22 + 2**22) * 1_000_000)
+    assert wrapped >> 9 == 0
+    # The random part varies from one id to the next within the same millisecond.
+    assert len({new_remote_start_id(ms * 1_000_000) for _ in range(64)}) > 1
 
 
 def test_new_ids_differ() -> None:

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import websockets
+from sqlalchemy import select
 from websockets.typing import Subprotocol
 
+from chargegate.domain.clock import utcnow
+from chargegate.domain.ids import new_id
 from chargegate.sim.station201 import SimulatedStation201
+from chargegate.store.models import Command, Party
 
 from .conftest import Gateway
 from .support.commands import reserve_now, start_session, unlock
@@ -152,6 +157,51 @@ async def test_full_charge_201_pushes_session_and_one_cdr(
     assert cdr.body["total_energy"] >= 11.0
     if ocpi.version == "2.2.1":
         assert cdr.body["auth_method"] == "COMMAND"  # linked by remoteStartId
+
+
+async def test_a_remote_start_id_links_the_newest_command_that_sent_it(
+    gateway: Gateway,
+    emsp: FakeEmsp,
+    stations201: Station201Factory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """remoteStartIds repeat over time (they carry the time modulo 70 minutes, domain/ids.py):
+    the station's transaction links to the newest command that sent its id, not to an older
+    one of the same station."""
+    await emsp.register(gateway.base_url, await gateway.add_party(), "2.2.1")
+    ocpi = OcpiClient(gateway.base_url, emsp)
+    monkeypatch.setattr("chargegate.service.commands.new_remote_start_id", lambda: 4242)
+    day_ago = utcnow() - timedelta(days=1)
+    async with gateway.state.sessions.begin() as s:
+        party = await s.scalar(select(Party))
+        assert party is not None
+        s.add(
+            Command(
+                id=new_id(),
+                party_id=party.id,
+                ocpi_version="2.2.1",
+                type="START_SESSION",
+                station_id="CS-1",
+                connector_id=1,
+                request={},
+                response_url="http://127.0.0.1:9/old",
+                token_uid="TOKEN-001",
+                authorization_reference="OLD-REF",
+                state="RESOLVED",
+                result="ACCEPTED",
+                deadline=day_ago,
+                created_at=day_ago,
+                resolved_at=day_ago,
+                remote_start_id=4242,
+            )
+        )
+    station = await stations201()
+    url = emsp.response_url("START_SESSION", "new")
+    body = start_session("2.2.1", url, "CS-1", "CS-1-1", authorization_reference="NEW-REF")
+    await _result(ocpi, "START_SESSION", body, "new")
+    assert station.calls("RequestStartTransaction")[0]["remoteStartId"] == 4242
+    [started] = await emsp.wait_for("/sessions/")
+    assert started.body["authorization_reference"] == "NEW-REF"
 
 
 async def test_reservation_removed_by_the_station_is_canceled_reservation(

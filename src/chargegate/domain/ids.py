@@ -16,6 +16,7 @@ the gateway's profile under load.
 from __future__ import annotations
 
 import os
+import secrets
 import time
 
 # The variant's first hex digit: RFC 9562 variant bits (10xx) over the random digit's low two.
@@ -28,3 +29,23 @@ def new_id() -> str:
     ms = f"{time.time_ns() // 1_000_000:012x}"
     r = os.urandom(10).hex()
     return f"{ms[:8]}-{ms[8:]}-7{r[:3]}-{_VARIANT[int(r[3], 16)]}{r[4:7]}-{r[7:19]}"
+
+
+# OCPP 2.0.1's remoteStartId: a positive int32, the time in front as in `new_id`.
+_REMOTE_START_TIME_BITS = 22  # milliseconds: the time part wraps every 2**22 ms (70 minutes)
+_REMOTE_START_RANDOM_BITS = 9  # 22 + 9 = 31
+
+
+def new_remote_start_id(now_ns: int | None = None) -> int:
+    """A positive int32 for OCPP 2.0.1's remoteStartId (kept in the commands table, indexed,
+    to link the station's TransactionEvent to its command): the time in milliseconds, modulo
+    2**22, then 9 random bits. No node has to coordinate, and a new key lands next to the
+    last one in the index (moving through it once every 70 minutes), not on a random page: with
+    a million commands in the database, random ids cost about 5 % of commands/s at 10 and 50 in
+    flight (alternating runs, SQLite) and 2-3 ms of the answer's p99. Two live commands of one
+    station share an id only if sent in the same millisecond and drawing the same 9 bits;
+    lookups prefer the newest command, so an old one with the same id does not get in the way."""
+    ms = (time.time_ns() if now_ns is None else now_ns) // 1_000_000
+    time_part = ms % (1 << _REMOTE_START_TIME_BITS)
+    value = time_part << _REMOTE_START_RANDOM_BITS | secrets.randbits(_REMOTE_START_RANDOM_BITS)
+    return value or 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 import uuid
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
@@ -25,7 +24,7 @@ from chargegate.domain.commands import (
     Peer,
 )
 from chargegate.domain.evse import evse_status_of
-from chargegate.domain.ids import new_id
+from chargegate.domain.ids import new_id, new_remote_start_id
 from chargegate.domain.results import command_result
 from chargegate.domain.station_calls import Outcome
 from chargegate.settings import Settings
@@ -613,13 +612,6 @@ class CommandService:
 
     async def stop(self) -> None:
         await self._tasks.stop()
-
-
-def new_remote_start_id() -> int:
-    """A positive int32 for OCPP 2.0.1's remoteStartId. Random rather than a counter so that no
-    node has to coordinate; it is looked up together with the station id, where a collision of
-    two live commands (one in two billion) is the only way to mislink."""
-    return secrets.randbelow(2**31 - 1) + 1
 
 
 def _ids_case_insensitive(peer: Peer) -> bool:

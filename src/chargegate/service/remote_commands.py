@@ -19,7 +19,7 @@ from chargegate.cluster.cap import ParallelCap
 from chargegate.cluster.router import StationRouter
 from chargegate.domain import station_calls as sc
 from chargegate.domain.clock import as_utc, utcnow
-from chargegate.domain.ids import new_id
+from chargegate.domain.ids import new_id, new_remote_start_id
 from chargegate.domain.station_calls import Outcome, StationReply
 from chargegate.settings import Settings
 from chargegate.store.models import (
@@ -31,7 +31,6 @@ from chargegate.store.models import (
 )
 
 from .background import BackgroundTasks
-from .commands import new_remote_start_id
 
 log = logging.getLogger(__name__)
 

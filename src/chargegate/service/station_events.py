@@ -355,10 +355,12 @@ class StationEvents:
         """The command this transaction answers: by remoteStartId (2.0.1), the reservation's,
         or a recent START_SESSION for the same token on this station."""
         if remote_start_id is not None:
+            # The newest: ids repeat over time (domain/ids.py), an old command's must not win.
             by_id = await s.scalar(
-                select(Command).where(
-                    Command.station_id == station_id, Command.remote_start_id == remote_start_id
-                )
+                select(Command)
+                .where(Command.station_id == station_id, Command.remote_start_id == remote_start_id)
+                .order_by(Command.created_at.desc())
+                .limit(1)
             )
             if by_id is not None:
                 return by_id
