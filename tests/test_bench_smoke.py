@@ -232,6 +232,37 @@ def test_a_level_measured_several_times_reports_each_figures_median_and_every_ru
     ), output
 
 
+def test_prefill_writes_history_older_than_anything_the_gateway_writes(tmp_path: Path) -> None:
+    import sqlite3
+
+    from bench.common import party_add
+    from bench.prefill import prefill_sqlite
+
+    from chargegate.domain.ids import new_id
+
+    path = tmp_path / "history.db"
+    party_add(f"sqlite+aiosqlite:///{path}", tmp_path)  # migrates, then adds the one party
+    prefill_sqlite(path, 1000, stations=10, prefix="SIM-")
+    conn = sqlite3.connect(path)
+    try:
+        counts = [
+            conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("commands", "outbox", "ocpp_messages")
+        ]
+        assert counts == [1000, 1000, 2000]
+        ids = [row[0] for row in conn.execute("SELECT id FROM commands ORDER BY rowid")]
+        assert ids == sorted(ids) and len(set(ids)) == 1000 and ids[-1] < new_id()
+        stations = {row[0] for row in conn.execute("SELECT DISTINCT station_id FROM commands")}
+        assert stations <= {f"SIM-{i:05d}" for i in range(10)}
+        # Every outbox row and frame belongs to a prefilled command.
+        orphans = conn.execute(
+            "SELECT count(*) FROM ocpp_messages WHERE unique_id NOT IN (SELECT id FROM commands)"
+        ).fetchone()[0]
+        assert orphans == 0
+    finally:
+        conn.close()
+
+
 def test_the_database_servers_cpu_is_counted_for_processes_alive_at_either_reading() -> None:
     from bench.common import cpu_used_since, named_cpu_seconds
 
