@@ -392,7 +392,7 @@ def int_list(text: str) -> list[int]:
 # ---- databases and peers ---------------------------------------------------------------------
 
 
-def _plain_dsn(url: str) -> str:
+def plain_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
@@ -400,7 +400,7 @@ def _postgres_admin(url: str, statement: str) -> None:
     import asyncpg
 
     async def run() -> None:
-        conn = await asyncpg.connect(_plain_dsn(url), timeout=10)
+        conn = await asyncpg.connect(plain_dsn(url), timeout=10)
         try:
             await conn.execute(statement)
         finally:

@@ -7,6 +7,7 @@ even after a failure or a timeout, is killed (and fails the test).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -232,35 +233,45 @@ def test_a_level_measured_several_times_reports_each_figures_median_and_every_ru
     ), output
 
 
-def test_prefill_writes_history_older_than_anything_the_gateway_writes(tmp_path: Path) -> None:
-    import sqlite3
-
+async def test_prefill_writes_history_older_than_anything_the_gateway_writes(
+    database_url: str, tmp_path: Path
+) -> None:
     from bench.common import party_add
-    from bench.prefill import prefill_sqlite
+    from bench.prefill import prefill
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
 
     from chargegate.domain.ids import new_id
 
-    path = tmp_path / "history.db"
-    party_add(f"sqlite+aiosqlite:///{path}", tmp_path)  # migrates, then adds the one party
-    prefill_sqlite(path, 1000, stations=10, prefix="SIM-")
-    conn = sqlite3.connect(path)
+    await asyncio.to_thread(party_add, database_url, tmp_path)  # migrates, adds the one party
+    await asyncio.to_thread(prefill, database_url, 1000, 10, "SIM-")
+    engine = create_async_engine(database_url)
     try:
-        counts = [
-            conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in ("commands", "outbox", "ocpp_messages")
-        ]
-        assert counts == [1000, 1000, 2000]
-        ids = [row[0] for row in conn.execute("SELECT id FROM commands ORDER BY rowid")]
-        assert ids == sorted(ids) and len(set(ids)) == 1000 and ids[-1] < new_id()
-        stations = {row[0] for row in conn.execute("SELECT DISTINCT station_id FROM commands")}
-        assert stations <= {f"SIM-{i:05d}" for i in range(10)}
-        # Every outbox row and frame belongs to a prefilled command.
-        orphans = conn.execute(
-            "SELECT count(*) FROM ocpp_messages WHERE unique_id NOT IN (SELECT id FROM commands)"
-        ).fetchone()[0]
-        assert orphans == 0
+        async with engine.connect() as conn:
+
+            async def one(sql: str) -> Any:
+                return (await conn.execute(text(sql))).scalar_one()
+
+            counts = [
+                await one(f"SELECT count(*) FROM {table}")
+                for table in ("commands", "outbox", "ocpp_messages")
+            ]
+            assert counts == [1000, 1000, 2000]
+            ordered = await conn.execute(text("SELECT id FROM commands ORDER BY created_at, id"))
+            ids = [row[0] for row in ordered]
+            assert ids == sorted(ids) and len(set(ids)) == 1000 and ids[-1] < new_id()
+            stations = await conn.execute(text("SELECT DISTINCT station_id FROM commands"))
+            assert {row[0] for row in stations} <= {f"SIM-{i:05d}" for i in range(10)}
+            # Every outbox row and frame belongs to a prefilled command.
+            assert not await one(
+                "SELECT count(*) FROM ocpp_messages"
+                " WHERE unique_id NOT IN (SELECT id FROM commands)"
+            )
+            assert not await one(
+                "SELECT count(*) FROM outbox WHERE command_id NOT IN (SELECT id FROM commands)"
+            )
     finally:
-        conn.close()
+        await engine.dispose()
 
 
 def test_the_database_servers_cpu_is_counted_for_processes_alive_at_either_reading() -> None:
