@@ -243,7 +243,7 @@ class Load:
             used = cpu_used_since(database_before, named_cpu_seconds("postgres")) * 1000
             summary["db_cpu_ms"] = used / issued if issued else None
         summary["stolen_pct"] = stolen_percent(jiffies_before, cpu_jiffies())
-        database = f", PostgreSQL {fmt(summary['db_cpu_ms'], 2)}" if "db_cpu_ms" in summary else ""
+        database = f", PostgreSQL {fmt(summary['db_cpu_ms'], 2)}" if self.database else ""
         print_flush(
             f"  {self.name}: {label}: {summary['rate']:8.1f} cmd/s, "
             f"p50 {fmt(summary['p50'])} ms, p99 {fmt(summary['p99'])} ms, "
@@ -322,17 +322,23 @@ def _is_local(url: str) -> bool:
     return urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
 
 
+def levels_of(args: argparse.Namespace, width: int = 0) -> list[tuple[bool, int, str]]:
+    """The run's levels in the order measured, as (closed loop?, size, label, its number
+    right-aligned in `width`): the in-flight ones, then the open-loop rates."""
+    steps = [(True, n, f"{n:>{width}} in flight") for n in args.inflight]
+    return steps + [(False, r, f"{r:>{width}} cmd/s sent") for r in args.rates]
+
+
 def run_levels(procs: ProcessSet, systems: list[System], args: argparse.Namespace) -> None:
     """Each level on every system in turn, back to back, before the next level: on a shared
     virtual machine the CPU time other guests take comes and goes over minutes (seen: the floor
     measured with none stolen, chargegate a minute later with 14-18 %), so the floor and
     chargegate of a level are measured as close together as they can be."""
     loads = [Load(procs, system, args) for system in systems]
-    steps = [(True, n, f"{n:>4} in flight") for n in args.inflight for _ in range(args.repeat)]
-    steps += [(False, r, f"{r:>4} cmd/s sent") for r in args.rates for _ in range(args.repeat)]
-    for closed_loop, size, label in steps:
-        for system, load in zip(systems, loads, strict=True):
-            system.run.record(closed_loop, size, load.next_level(label))
+    for closed_loop, size, label in levels_of(args, width=4):
+        for _ in range(args.repeat):
+            for system, load in zip(systems, loads, strict=True):
+                system.run.record(closed_loop, size, load.next_level(label))
     for system, load in zip(systems, loads, strict=True):
         procs.stop(load.proc)
         system.run.server_rss_kib = _rss(system.server)
@@ -580,8 +586,7 @@ def report(floor: SystemRun | None, gateway: SystemRun | None, args: argparse.Na
                 [_rate_row(rate, floor, gateway) for rate in args.rates],
             ),
         ]
-    steps = [(True, n, f"{n} in flight") for n in args.inflight]
-    steps += [(False, r, f"{r} cmd/s sent") for r in args.rates]
+    steps = levels_of(args)
     for closed_loop, size, where in steps:
         for f, g in _pairs(floor, gateway, closed_loop, size):
             notes += _not_all_accepted(where, f, g)
