@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chargegate.domain.clock import utcnow
 from chargegate.domain.emsp_commands import EmspRequestError
+from chargegate.domain.tokens import new_token, token_hash
 from chargegate.ocpi.client import PeerApiError
 from chargegate.ocpi.emsp.credentials import our_credentials
 from chargegate.ocpi.emsp.registration import (
@@ -19,7 +20,6 @@ from chargegate.ocpi.emsp.registration import (
     fetch_versions,
     send_credentials,
 )
-from chargegate.ocpi.tokens import new_token, token_hash
 from chargegate.settings import Settings
 from chargegate.store.models import EmspPeer
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chargegate.domain.clock import utcnow
-from chargegate.ocpi.tokens import token_hash
+from chargegate.domain.tokens import token_hash
 from chargegate.store.models import OperatorKey
 
 # `operator` may run remote commands and change locks; `read` may only look (records, stored

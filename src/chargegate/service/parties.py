@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chargegate.domain.clock import utcnow
-from chargegate.ocpi.tokens import new_token, token_hash
+from chargegate.domain.tokens import new_token, token_hash
 from chargegate.store.models import Party
 
 from .single_flight import SingleFlight

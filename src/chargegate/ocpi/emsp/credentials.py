@@ -10,13 +10,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from chargegate.domain.tokens import token_hash
 from chargegate.settings import Settings
 from chargegate.store.models import EmspPeer
 
 from .. import status
 from ..client import PeerApiError
 from ..envelope import NotRegistered, OcpiError, ocpi_response, read_json
-from ..tokens import candidates_from_header, token_hash
+from ..tokens import candidates_from_header
 from .auth import AnyPeer, ConnectedPeer
 from .identity import our_business_name, our_party
 from .registration import parse_credentials
