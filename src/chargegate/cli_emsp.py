@@ -25,8 +25,9 @@ from chargegate.settings import Settings
 
 
 def _peer_connect(args: argparse.Namespace) -> int:
-    from chargegate.ocpi.client import PeerApiError
-    from chargegate.service.emsp_peers import EmspPeers, peer_name
+    from chargegate.ocpi.emsp.registration import OcpiHandshake
+    from chargegate.service.emsp.peers import EmspPeers, peer_name
+    from chargegate.service.emsp.ports import PeerApiError
     from chargegate.store import db
 
     settings = Settings()
@@ -36,7 +37,8 @@ def _peer_connect(args: argparse.Namespace) -> int:
         engine = db.make_engine(settings.database_url)
         try:
             async with httpx.AsyncClient() as client:
-                peers = EmspPeers(settings, db.make_sessionmaker(engine), client)
+                handshake = OcpiHandshake(client, settings)
+                peers = EmspPeers(settings, db.make_sessionmaker(engine), handshake)
                 return await peers.connect(
                     args.versions_url,
                     args.token_a,
@@ -69,7 +71,8 @@ def _peer_connect(args: argparse.Namespace) -> int:
 
 
 def _peer_list(args: argparse.Namespace) -> int:
-    from chargegate.service.emsp_peers import EmspPeers, peer_name
+    from chargegate.ocpi.emsp.registration import OcpiHandshake
+    from chargegate.service.emsp.peers import EmspPeers, peer_name
     from chargegate.store import db
 
     settings = Settings()
@@ -79,7 +82,8 @@ def _peer_list(args: argparse.Namespace) -> int:
         engine = db.make_engine(settings.database_url)
         try:
             async with httpx.AsyncClient() as client:
-                return await EmspPeers(settings, db.make_sessionmaker(engine), client).all()
+                handshake = OcpiHandshake(client, settings)
+                return await EmspPeers(settings, db.make_sessionmaker(engine), handshake).all()
         finally:
             await engine.dispose()
 

@@ -9,12 +9,14 @@ import logging
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chargegate.delivery.webhooks import WebhookWorker
+from chargegate.ocpi.emsp.registration import OcpiHandshake
 from chargegate.ocpi.emsp.sender import CommandSender
-from chargegate.service.emsp_commands import EmspCommands
-from chargegate.service.emsp_events import EmspEvents
-from chargegate.service.emsp_peers import EmspPeers
-from chargegate.service.emsp_receipts import EmspReceipts
-from chargegate.service.emsp_webhooks import EmspWebhooks
+from chargegate.service.emsp.commands import EmspCommands
+from chargegate.service.emsp.events import EmspEvents
+from chargegate.service.emsp.peers import EmspPeers
+from chargegate.service.emsp.receipts import EmspReceipts
+from chargegate.service.emsp.webhooks import WebhookSubscriptions
 from chargegate.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ class EmspSide:
     ) -> None:
         self._settings = settings
         self.events = EmspEvents(sessions, postgres=not settings.is_sqlite)
-        self.peers = EmspPeers(settings, sessions, client)
+        self.peers = EmspPeers(settings, sessions, OcpiHandshake(client, settings))
         self.commands = EmspCommands(
             settings,
             sessions,
@@ -38,7 +40,8 @@ class EmspSide:
             self.events,
         )
         self.receipts = EmspReceipts(settings, sessions, self.events, self.commands)
-        self.webhooks = EmspWebhooks(settings, sessions, client, self.events)
+        self.subscriptions = WebhookSubscriptions(sessions, self.events)
+        self.webhooks = WebhookWorker(settings, sessions, client, self.events)
         self._sweeper: asyncio.Task[None] | None = None
 
     def start(self) -> None:

@@ -20,8 +20,8 @@ from chargegate.domain.clock import ocpi_datetime
 from chargegate.domain.commands import CommandType
 from chargegate.domain.emsp_commands import EmspRequestError
 from chargegate.ocpi.fields import DateTime
-from chargegate.service.emsp_commands import Requester
-from chargegate.service.emsp_peers import peer_name
+from chargegate.service.emsp.commands import Requester
+from chargegate.service.emsp.peers import peer_name
 from chargegate.store.models import OperatorKey
 
 from .auth import AnyKey

@@ -17,8 +17,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from chargegate.domain import emsp_commands as ec
-from chargegate.service.emsp_events import EmspEvents, Signal
-from chargegate.service.emsp_webhooks import event_payload
+from chargegate.service.emsp.events import EmspEvents, Signal, event_payload
 
 from .auth import AnyKey
 from .emsp import requester
@@ -129,13 +128,13 @@ class WebhookIn(BaseModel):
     ),
 )
 async def put_webhook(body: WebhookIn, request: Request, key: AnyKey) -> dict[str, Any]:
-    result: dict[str, Any] = await request.app.state.emsp.webhooks.put(key, body.url)
+    result: dict[str, Any] = await request.app.state.emsp.subscriptions.put(key, body.url)
     return result
 
 
 @router.get("/webhook", summary="This key's webhook and its delivery state")
 async def get_webhook(request: Request, key: AnyKey) -> dict[str, Any]:
-    found = await request.app.state.emsp.webhooks.get(key)
+    found = await request.app.state.emsp.subscriptions.get(key)
     if found is None:
         raise ec.EmspRequestError("not_found", "this key has no webhook; PUT one")
     result: dict[str, Any] = found
@@ -144,5 +143,5 @@ async def get_webhook(request: Request, key: AnyKey) -> dict[str, Any]:
 
 @router.delete("/webhook", summary="Stop POSTing this key's command changes", status_code=204)
 async def delete_webhook(request: Request, key: AnyKey) -> None:
-    if not await request.app.state.emsp.webhooks.delete(key):
+    if not await request.app.state.emsp.subscriptions.delete(key):
         raise ec.EmspRequestError("not_found", "this key has no webhook")

@@ -5,50 +5,21 @@ A PUT is the CPO handing us new credentials (new token C or endpoints); it gets 
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from chargegate.domain.tokens import token_hash
-from chargegate.settings import Settings
+from chargegate.service.emsp.ports import PeerApiError
 from chargegate.store.models import EmspPeer
 
 from .. import status
-from ..client import PeerApiError
 from ..envelope import NotRegistered, OcpiError, ocpi_response, read_json
 from ..tokens import candidates_from_header
 from .auth import AnyPeer, ConnectedPeer
-from .identity import our_business_name, our_party
-from .registration import parse_credentials
-from .versions import check_version, versions_url
+from .registration import our_credentials, parse_credentials
+from .versions import check_version
 
 router = APIRouter(prefix="/ocpi/emsp", tags=["OCPI credentials (eMSP)"])
-
-
-def our_credentials(settings: Settings, version: str, token: str) -> dict[str, Any]:
-    country_code, party_id = our_party(settings)
-    business = {"name": our_business_name(settings)}
-    if version == "2.1.1":
-        return {
-            "token": token,
-            "url": versions_url(settings),
-            "business_details": business,
-            "party_id": party_id,
-            "country_code": country_code,
-        }
-    return {
-        "token": token,
-        "url": versions_url(settings),
-        "roles": [
-            {
-                "role": "EMSP",
-                "business_details": business,
-                "party_id": party_id,
-                "country_code": country_code,
-            }
-        ],
-    }
 
 
 def _token_of(request: Request, peer: EmspPeer) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from chargegate.service.emsp_receipts import InvalidObject
+from chargegate.service.emsp.receipts import InvalidObject
 
 from .. import status
 from ..envelope import OcpiError, ocpi_response, read_json

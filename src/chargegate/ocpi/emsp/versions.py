@@ -10,12 +10,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from chargegate.service.emsp.identity import emsp_base
 from chargegate.settings import Settings
 
 from .. import status
 from ..envelope import OcpiError, ocpi_response
 from .auth import AnyPeer
-from .identity import emsp_base
 
 VERSIONS = ("2.2.1", "2.1.1")  # preferred first
 
