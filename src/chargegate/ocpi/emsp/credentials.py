@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from chargegate.domain.tokens import token_hash
+from chargegate.gateway import gateway_of
 from chargegate.service.emsp.ports import PeerApiError
 from chargegate.store.models import EmspPeer
 
@@ -32,7 +33,7 @@ def _token_of(request: Request, peer: EmspPeer) -> str:
 async def get_credentials(version: str, request: Request, peer: AnyPeer) -> Response:
     check_version(version)
     return ocpi_response(
-        our_credentials(request.app.state.settings, version, _token_of(request, peer))
+        our_credentials(gateway_of(request).settings, version, _token_of(request, peer))
     )
 
 
@@ -46,20 +47,20 @@ async def post_credentials(version: str, request: Request, peer: AnyPeer) -> Res
 async def put_credentials(version: str, request: Request, peer: ConnectedPeer) -> Response:
     check_version(version)
     body = await read_json(request)
-    app = request.app.state
+    gateway = gateway_of(request)
     try:
         theirs = parse_credentials(body, version, "your credentials")
     except PeerApiError as exc:
         raise OcpiError(status.INVALID_PARAMETERS, str(exc)) from exc
     try:
-        token_b = await app.emsp.peers.update_from_peer(peer.id, version, theirs)
+        token_b = await gateway.emsp.peers.update_from_peer(peer.id, version, theirs)
     except PeerApiError as exc:
         raise OcpiError(status.UNABLE_TO_USE_CLIENT_API, f"cannot use your API: {exc}") from exc
-    return ocpi_response(our_credentials(app.settings, version, token_b))
+    return ocpi_response(our_credentials(gateway.settings, version, token_b))
 
 
 @router.delete("/{version}/credentials", summary="The CPO unregisters us")
 async def delete_credentials(version: str, request: Request, peer: ConnectedPeer) -> Response:
     check_version(version)
-    await request.app.state.emsp.peers.unregister(peer.id)
+    await gateway_of(request).emsp.peers.unregister(peer.id)
     return ocpi_response()
