@@ -20,7 +20,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$lock" -nt "$stamp
   .venv/bin/python -m pip install --quiet --require-hashes -r "$lock"
   .venv/bin/python -m pip install --quiet --no-deps -e .
   # A dependency added to pyproject.toml but not to the lock shows up here, not at import time.
-  if ! .venv/bin/python -m pip check >&2; then
+  if ! broken="$(.venv/bin/python -m pip check 2>&1)"; then
+    echo "$broken" >&2
     echo "$lock does not satisfy pyproject.toml: regenerate it (docs/dependencies.md)" >&2
     exit 1
   fi
