@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .charging_session_queries import SessionAtStation
 from .db import SessionFactory
-from .listing import Listing, count_and_page
+from .listing import Listing, count_and_page, in_window
 from .models import Cdr, ChargingSession
 from .station_queries import station_and_connectors
 
@@ -33,11 +33,9 @@ async def party_cdrs_page(
 ) -> Listing[SessionAtStation]:
     """The party's CDRs, oldest first, those created in [created_from, created_to) where
     given; each as the session it closes."""
-    query = select(Cdr).where(Cdr.party_id == party_id)
-    if created_from is not None:
-        query = query.where(Cdr.created_at >= created_from)
-    if created_to is not None:
-        query = query.where(Cdr.created_at < created_to)
+    query = in_window(
+        select(Cdr).where(Cdr.party_id == party_id), Cdr.created_at, created_from, created_to
+    )
     async with sessions() as s:
         total, rows = await count_and_page(s, query, (Cdr.created_at, Cdr.id), offset, limit)
         return Listing([await _closed_session(s, cdr) for cdr in rows], total)

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from .db import SessionFactory
-from .listing import Listing, count_and_page
+from .listing import Listing, count_and_page, in_window
 from .models import ChargingSession, Connector, Station
 from .station_queries import station_and_connectors
 
@@ -35,11 +35,12 @@ async def party_sessions_page(
     """The party's sessions in the order they began, those last updated in [updated_from,
     updated_to) where given. A session whose station is gone is left out of the page but
     still counted in the total."""
-    query = select(ChargingSession).where(ChargingSession.party_id == party_id)
-    if updated_from is not None:
-        query = query.where(ChargingSession.last_updated >= updated_from)
-    if updated_to is not None:
-        query = query.where(ChargingSession.last_updated < updated_to)
+    query = in_window(
+        select(ChargingSession).where(ChargingSession.party_id == party_id),
+        ChargingSession.last_updated,
+        updated_from,
+        updated_to,
+    )
     async with sessions() as s:
         total, rows = await count_and_page(s, query, (ChargingSession.pk,), offset, limit)
         items = []

@@ -4,6 +4,7 @@ paginated GET endpoints (OCPI's X-Total-Count, the operator API's `total`) answe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, func, select
@@ -18,6 +19,21 @@ T = TypeVar("T")
 class Listing(Generic[T]):
     items: list[T]
     total: int
+
+
+def in_window(
+    query: Select[Any],
+    column: QueryableAttribute[datetime],
+    start: datetime | None,
+    end: datetime | None,
+) -> Select[Any]:
+    """`query` narrowed to rows whose `column` is in [start, end); a bound left None is open
+    (OCPI's date_from and date_to)."""
+    if start is not None:
+        query = query.where(column >= start)
+    if end is not None:
+        query = query.where(column < end)
+    return query
 
 
 async def count_and_page(

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .db import SessionFactory
-from .listing import Listing, count_and_page
+from .listing import Listing, count_and_page, in_window
 from .models import Connector, Station
 
 
@@ -48,11 +48,7 @@ async def locations_page(
 ) -> Listing[StationWithConnectors]:
     """Stations by id, those last seen in [seen_from, seen_to) where given (OCPI's date_from
     and date_to on a Location's last_updated)."""
-    query = select(Station)
-    if seen_from is not None:
-        query = query.where(Station.last_seen >= seen_from)
-    if seen_to is not None:
-        query = query.where(Station.last_seen < seen_to)
+    query = in_window(select(Station), Station.last_seen, seen_from, seen_to)
     async with sessions() as s:
         total, stations = await count_and_page(s, query, (Station.id,), offset, limit)
         return Listing(await _with_connectors(s, stations), total)
