@@ -9,10 +9,11 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import Select, func, select
 
 from chargegate.domain.clock import ocpi_datetime
 from chargegate.gateway import gateway_of
+from chargegate.store import comm_log_queries
+from chargegate.store.comm_log_queries import FrameFilter
 from chargegate.store.models import OcppMessage
 
 from .auth import ReadScope
@@ -41,55 +42,32 @@ def _filtered(
     message_id: str | None,
     time_from: datetime | None,
     time_to: datetime | None,
-) -> Select[Any]:
-    query = select(OcppMessage)
-    if station:
-        query = query.where(OcppMessage.station_id == station)
-    if action:
-        query = query.where(OcppMessage.action == action)
-    if direction:
-        query = query.where(OcppMessage.direction == direction.upper())
-    if message_id:
-        query = query.where(OcppMessage.unique_id.in_(message_id.split(",")))
-    if time_from:
-        query = query.where(OcppMessage.created_at >= time_from)
-    if time_to:
-        query = query.where(OcppMessage.created_at < time_to)
-    return query
+) -> FrameFilter:
+    return FrameFilter(
+        station=station,
+        action=action,
+        direction=direction.upper() if direction else None,
+        message_ids=message_id.split(",") if message_id else None,
+        time_from=time_from,
+        time_to=time_to,
+    )
 
 
 async def _page(
-    request: Request, query: Select[Any], offset: int, limit: int
+    request: Request, matching: FrameFilter, offset: int, limit: int
 ) -> tuple[int, list[OcppMessage]]:
     await gateway_of(request).comm_log.flush()  # what was just sent is visible at once
-    async with gateway_of(request).sessions() as s:
-        total = await s.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = list(
-            await s.scalars(
-                query.order_by(OcppMessage.created_at.desc(), OcppMessage.id.desc())
-                .offset(offset)
-                .limit(limit)
-            )
-        )
-    return int(total), rows
+    listing = await comm_log_queries.frames_page(
+        gateway_of(request).sessions, matching, offset, limit
+    )
+    return listing.total, listing.items
 
 
 async def _pair(request: Request, frame_id: int) -> tuple[OcppMessage, list[OcppMessage]]:
-    async with gateway_of(request).sessions() as s:
-        frame = await s.get(OcppMessage, frame_id)
-        if frame is None:
-            raise HTTPException(404, f"no frame {frame_id}")
-        related = list(
-            await s.scalars(
-                select(OcppMessage)
-                .where(
-                    OcppMessage.station_id == frame.station_id,
-                    OcppMessage.unique_id == frame.unique_id,
-                )
-                .order_by(OcppMessage.id)
-            )
-        )
-    return frame, related
+    found = await comm_log_queries.frame_exchange(gateway_of(request).sessions, frame_id)
+    if found is None:
+        raise HTTPException(404, f"no frame {frame_id}")
+    return found
 
 
 @router.get("", summary="OCPP frames, newest first, filtered and paginated")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
-from sqlalchemy import select
 
 from chargegate.domain.clock import ocpi_datetime
 from chargegate.gateway import gateway_of
+from chargegate.store import station_queries
 from chargegate.store.models import Connector, Station
 
 from .auth import OperatorScope, ReadScope
@@ -42,42 +42,20 @@ async def _station_json(
 
 
 async def _load(request: Request, station_id: str) -> dict[str, Any]:
-    async with gateway_of(request).sessions() as s:
-        station = await s.get(Station, station_id)
-        if station is None:
-            raise HTTPException(404, f"unknown station {station_id}")
-        connectors = list(
-            await s.scalars(
-                select(Connector)
-                .where(Connector.station_id == station_id)
-                .order_by(Connector.connector_id)
-            )
-        )
-    return await _station_json(request, station, connectors)
+    found = await station_queries.station(gateway_of(request).sessions, station_id)
+    if found is None:
+        raise HTTPException(404, f"unknown station {station_id}")
+    return await _station_json(request, found.station, found.connectors)
 
 
 @router.get("", summary="All stations with their connectors")
 async def list_stations(
     request: Request, key: ReadScope, offset: int = 0, limit: int = 100
 ) -> list[dict[str, Any]]:
-    async with gateway_of(request).sessions() as s:
-        stations = list(
-            await s.scalars(
-                select(Station).order_by(Station.id).offset(offset).limit(min(limit, 500))
-            )
-        )
-        ids = [st.id for st in stations]
-        connectors = list(
-            await s.scalars(
-                select(Connector)
-                .where(Connector.station_id.in_(ids))
-                .order_by(Connector.connector_id)
-            )
-        )
-    return [
-        await _station_json(request, st, [c for c in connectors if c.station_id == st.id])
-        for st in stations
-    ]
+    stations = await station_queries.stations_page(
+        gateway_of(request).sessions, offset, min(limit, 500)
+    )
+    return [await _station_json(request, it.station, it.connectors) for it in stations]
 
 
 @router.get("/{cpId}", summary="One station")

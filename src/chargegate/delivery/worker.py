@@ -12,15 +12,14 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from chargegate.domain.clock import as_utc, utcnow
 from chargegate.ocpi.outgoing import request_headers
 from chargegate.settings import Settings
 from chargegate.store.command_sql import mark_delivered
+from chargegate.store.db import SessionFactory
+from chargegate.store.delivery_sql import Failure, claim_due, parties_by_id, record_outcomes
 from chargegate.store.models import Outbox, Party
-from chargegate.store.units import Units, run_in_session
+from chargegate.store.units import Units
 
 from .backoff import retry_delay
 from .client import PeerClient, SendError
@@ -62,7 +61,7 @@ class DeliveryWorker:
     def __init__(
         self,
         settings: Settings,
-        sessions: async_sessionmaker[AsyncSession],
+        sessions: SessionFactory,
         client: PeerClient,
         units: Units,
     ) -> None:
@@ -147,53 +146,12 @@ class DeliveryWorker:
             self._ack_task = None
 
     async def _parties(self, ids: set[int]) -> dict[int, Party]:
-        async with self._sessions() as s:
-            return {p.id: p for p in await s.scalars(select(Party).where(Party.id.in_(ids)))}
+        return await parties_by_id(self._sessions, ids)
 
     async def _claim(self) -> list[Outbox]:
         now = utcnow()
         lease = now + timedelta(seconds=self._settings.delivery_lease)
-        pending = and_(Outbox.delivered_at.is_(None), Outbox.gave_up_at.is_(None))
-        # Store-and-forward rows go out one at a time per peer, oldest first: only the head of
-        # each peer's FIFO queue is eligible.
-        heads = (
-            select(func.min(Outbox.id))
-            .where(pending, Outbox.fifo.is_(True))
-            .group_by(Outbox.party_id)
-        )
-        async with self._sessions() as s:
-            candidates = list(
-                await s.scalars(
-                    select(Outbox.id)
-                    .where(
-                        pending,
-                        Outbox.next_attempt_at <= now,
-                        or_(Outbox.lease_until.is_(None), Outbox.lease_until < now),
-                        or_(Outbox.fifo.is_(False), Outbox.id.in_(heads)),
-                    )
-                    .order_by(Outbox.id)
-                    .limit(BATCH)
-                )
-            )
-        if not candidates:
-            return []
-        # One conditional UPDATE for the batch; RETURNING names the rows this worker won (another
-        # node may have leased some of them in between).
-        async with self._sessions.begin() as s:
-            claimed = list(
-                await s.scalars(
-                    update(Outbox)
-                    .where(
-                        Outbox.id.in_(candidates),
-                        Outbox.delivered_at.is_(None),
-                        or_(Outbox.lease_until.is_(None), Outbox.lease_until < now),
-                    )
-                    .values(lease_until=lease)
-                    .returning(Outbox),
-                    execution_options={"synchronize_session": False},
-                )
-            )
-        return sorted(claimed, key=lambda row: row.id)
+        return await claim_due(self._sessions, now, lease, BATCH)
 
     async def _deliver(self, row: Deliverable, party: Party | None) -> str | None:
         if party is None or party.token_b is None:
@@ -234,31 +192,17 @@ class DeliveryWorker:
         their own next attempt."""
         now = utcnow()
         delivered = [row.id for row, error in outcomes if error is None]
-        async with self._sessions.begin() as s:
-            if delivered:
-                await run_in_session(s, mark_delivered, delivered, now)
-            for row, error in outcomes:
-                if error is not None:
-                    await s.execute(
-                        update(Outbox)
-                        .where(Outbox.id == row.id)
-                        .values(**self._failure(row, error, now))
-                    )
+        failures = [self._failure(row, error, now) for row, error in outcomes if error is not None]
+        await self._units.run(record_outcomes, delivered, failures, now)
 
-    def _failure(self, row: Deliverable, error: str, now: datetime) -> dict[str, object]:
+    def _failure(self, row: Deliverable, error: str, now: datetime) -> Failure:
         attempts = row.attempts + 1
         delay = retry_delay(
             attempts, self._settings.delivery_retry_base, self._settings.delivery_retry_max
         )
         next_at = now + timedelta(seconds=delay)
-        values: dict[str, object] = {
-            "attempts": attempts,
-            "lease_until": None,
-            "last_error": error,
-            "next_attempt_at": next_at,
-        }
-        if row.expires_at is not None and next_at > as_utc(row.expires_at):
-            values["gave_up_at"] = now
+        give_up = row.expires_at is not None and next_at > as_utc(row.expires_at)
+        if give_up:
             log.error(
                 "giving up on %s %s to %s after %d attempts: %s",
                 row.kind,
@@ -277,4 +221,4 @@ class DeliveryWorker:
                 delay,
                 error,
             )
-        return values
+        return Failure(row.id, attempts, error, next_at, give_up)

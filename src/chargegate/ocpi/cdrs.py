@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from chargegate.gateway import gateway_of
 from chargegate.service.parties import Caller
-from chargegate.service.pushes import station_and_connectors
-from chargegate.store.models import Cdr, ChargingSession
+from chargegate.store import cdr_queries
+from chargegate.store.charging_session_queries import SessionAtStation
 
 from . import pagination, status
 from .auth import RegisteredCaller
@@ -23,14 +21,16 @@ from .routing_headers import response_routing_headers
 router = APIRouter(prefix="/ocpi/cpo", tags=["OCPI CDRs (CPO)"])
 
 
-async def _render(
-    s: AsyncSession, request: Request, caller: Caller, version: str, cdr: Cdr
+def _render(
+    request: Request, caller: Caller, version: str, closed: SessionAtStation
 ) -> dict[str, Any]:
-    session = await s.get(ChargingSession, cdr.session_pk)
-    assert session is not None
-    station, connectors = await station_and_connectors(s, session.station_id)
+    """A CDR's object, from the session it closes."""
     data: dict[str, Any] = objects_for(version).cdr_object(
-        session, station, connectors, gateway_of(request).settings, party=caller.party
+        closed.session,
+        closed.station,
+        closed.connectors,
+        gateway_of(request).settings,
+        party=caller.party,
     )
     return data
 
@@ -39,20 +39,16 @@ async def _render(
 async def list_cdrs(version: str, request: Request, caller: RegisteredCaller) -> Response:
     objects_for(version)
     page = pagination.page_of(request)
-    query = select(Cdr).where(Cdr.party_id == caller.party.id)
-    if page.date_from is not None:
-        query = query.where(Cdr.created_at >= page.date_from)
-    if page.date_to is not None:
-        query = query.where(Cdr.created_at < page.date_to)
-    async with gateway_of(request).sessions() as s:
-        total = await s.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = list(
-            await s.scalars(
-                query.order_by(Cdr.created_at, Cdr.id).offset(page.offset).limit(page.limit)
-            )
-        )
-        data = [await _render(s, request, caller, version, cdr) for cdr in rows]
-    headers = pagination.headers(request, page, total)
+    listing = await cdr_queries.party_cdrs_page(
+        gateway_of(request).sessions,
+        caller.party.id,
+        page.date_from,
+        page.date_to,
+        page.offset,
+        page.limit,
+    )
+    data = [_render(request, caller, version, closed) for closed in listing.items]
+    headers = pagination.headers(request, page, listing.total)
     headers.update(response_routing_headers(request, caller, version))
     return ocpi_response(data, headers=headers)
 
@@ -63,11 +59,7 @@ async def get_cdr(
 ) -> Response:
     objects_for(version)
     headers = response_routing_headers(request, caller, version)
-    async with gateway_of(request).sessions() as s:
-        cdr = await s.scalar(select(Cdr).where(Cdr.id == cdr_id, Cdr.party_id == caller.party.id))
-        if cdr is None:
-            raise OcpiError(
-                status.INVALID_PARAMETERS, f"unknown CDR {cdr_id!r}", 404, headers=headers
-            )
-        data = await _render(s, request, caller, version, cdr)
-    return ocpi_response(data, headers=headers)
+    closed = await cdr_queries.party_cdr(gateway_of(request).sessions, caller.party.id, cdr_id)
+    if closed is None:
+        raise OcpiError(status.INVALID_PARAMETERS, f"unknown CDR {cdr_id!r}", 404, headers=headers)
+    return ocpi_response(_render(request, caller, version, closed), headers=headers)

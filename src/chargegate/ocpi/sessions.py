@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from sqlalchemy import func, select
 from starlette.responses import Response
 
 from chargegate.gateway import gateway_of
-from chargegate.store.models import ChargingSession, Connector, Station
+from chargegate.store import charging_session_queries
 
 from . import pagination, status
 from .auth import RegisteredCaller
@@ -22,31 +21,20 @@ router = APIRouter(prefix="/ocpi/cpo", tags=["OCPI sessions (CPO)"])
 async def list_sessions(version: str, request: Request, caller: RegisteredCaller) -> Response:
     objects = objects_for(version)
     page = pagination.page_of(request)
-    query = select(ChargingSession).where(ChargingSession.party_id == caller.party.id)
-    if page.date_from is not None:
-        query = query.where(ChargingSession.last_updated >= page.date_from)
-    if page.date_to is not None:
-        query = query.where(ChargingSession.last_updated < page.date_to)
     settings = gateway_of(request).settings
-    async with gateway_of(request).sessions() as s:
-        total = await s.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = list(
-            await s.scalars(
-                query.order_by(ChargingSession.pk).offset(page.offset).limit(page.limit)
-            )
-        )
-        data = []
-        for row in rows:
-            station = await s.get(Station, row.station_id)
-            if station is None:
-                continue
-            connectors = list(
-                await s.scalars(select(Connector).where(Connector.station_id == station.id))
-            )
-            data.append(
-                objects.session_object(row, station, connectors, settings, party=caller.party)
-            )
-    headers = pagination.headers(request, page, total)
+    listing = await charging_session_queries.party_sessions_page(
+        gateway_of(request).sessions,
+        caller.party.id,
+        page.date_from,
+        page.date_to,
+        page.offset,
+        page.limit,
+    )
+    data = [
+        objects.session_object(it.session, it.station, it.connectors, settings, party=caller.party)
+        for it in listing.items
+    ]
+    headers = pagination.headers(request, page, listing.total)
     headers.update(response_routing_headers(request, caller, version))
     return ocpi_response(data, headers=headers)
 
@@ -57,21 +45,18 @@ async def get_session(
 ) -> Response:
     objects = objects_for(version)
     headers = response_routing_headers(request, caller, version)
-    async with gateway_of(request).sessions() as s:
-        row = await s.scalar(
-            select(ChargingSession).where(
-                ChargingSession.id == session_id, ChargingSession.party_id == caller.party.id
-            )
-        )
-        station = await s.get(Station, row.station_id) if row is not None else None
-        if row is None or station is None:
-            raise OcpiError(
-                status.INVALID_PARAMETERS, f"unknown session {session_id!r}", 404, headers=headers
-            )
-        connectors = list(
-            await s.scalars(select(Connector).where(Connector.station_id == station.id))
+    found = await charging_session_queries.party_session(
+        gateway_of(request).sessions, caller.party.id, session_id
+    )
+    if found is None:
+        raise OcpiError(
+            status.INVALID_PARAMETERS, f"unknown session {session_id!r}", 404, headers=headers
         )
     data = objects.session_object(
-        row, station, connectors, gateway_of(request).settings, party=caller.party
+        found.session,
+        found.station,
+        found.connectors,
+        gateway_of(request).settings,
+        party=caller.party,
     )
     return ocpi_response(data, headers=headers)

@@ -6,7 +6,7 @@ import asyncio
 import time
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from alembic import command
 from alembic.config import Config
@@ -109,6 +109,10 @@ def _ping_when_idle(engine: Engine, after: float) -> None:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+# What opens sessions on the engine (make_sessionmaker's), as the store's query functions take it.
+SessionFactory: TypeAlias = async_sessionmaker[AsyncSession]
 
 
 def alembic_config(url: str) -> Config:
