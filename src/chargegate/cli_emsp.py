@@ -29,6 +29,7 @@ def _peer_connect(args: argparse.Namespace) -> int:
     from chargegate.service.emsp.peers import EmspPeers, peer_name
     from chargegate.service.emsp.ports import PeerApiError
     from chargegate.store import db
+    from chargegate.store.emsp_peers_sql import EmspPeersSql
 
     settings = Settings()
 
@@ -38,7 +39,8 @@ def _peer_connect(args: argparse.Namespace) -> int:
         try:
             async with httpx.AsyncClient() as client:
                 handshake = OcpiHandshake(client, settings)
-                peers = EmspPeers(settings, db.make_sessionmaker(engine), handshake)
+                store = EmspPeersSql(db.make_sessionmaker(engine))
+                peers = EmspPeers(settings, store, handshake)
                 return await peers.connect(
                     args.versions_url,
                     args.token_a,
@@ -74,6 +76,7 @@ def _peer_list(args: argparse.Namespace) -> int:
     from chargegate.ocpi.emsp.registration import OcpiHandshake
     from chargegate.service.emsp.peers import EmspPeers, peer_name
     from chargegate.store import db
+    from chargegate.store.emsp_peers_sql import EmspPeersSql
 
     settings = Settings()
 
@@ -83,7 +86,8 @@ def _peer_list(args: argparse.Namespace) -> int:
         try:
             async with httpx.AsyncClient() as client:
                 handshake = OcpiHandshake(client, settings)
-                return await EmspPeers(settings, db.make_sessionmaker(engine), handshake).all()
+                store = EmspPeersSql(db.make_sessionmaker(engine))
+                return await EmspPeers(settings, store, handshake).all()
         finally:
             await engine.dispose()
 

@@ -18,6 +18,9 @@ from chargegate.service.emsp.peers import EmspPeers
 from chargegate.service.emsp.receipts import EmspReceipts
 from chargegate.service.emsp.webhooks import WebhookSubscriptions
 from chargegate.settings import Settings
+from chargegate.store.emsp_commands_sql import EmspCommandsSql
+from chargegate.store.emsp_peers_sql import EmspPeersSql
+from chargegate.store.emsp_webhooks_sql import EmspWebhooksSql
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +33,18 @@ class EmspSide:
         client: httpx.AsyncClient,
     ) -> None:
         self._settings = settings
-        self.events = EmspEvents(sessions, postgres=not settings.is_sqlite)
-        self.peers = EmspPeers(settings, sessions, OcpiHandshake(client, settings))
+        self.events = EmspEvents(EmspCommandsSql(sessions, postgres=not settings.is_sqlite))
+        self.peers = EmspPeers(settings, EmspPeersSql(sessions), OcpiHandshake(client, settings))
         self.commands = EmspCommands(
             settings,
-            sessions,
+            self.events,
             self.peers,
             CommandSender(client, settings.emsp_http_timeout),
-            self.events,
         )
-        self.receipts = EmspReceipts(settings, sessions, self.events, self.commands)
-        self.subscriptions = WebhookSubscriptions(sessions, self.events)
-        self.webhooks = WebhookWorker(settings, sessions, client, self.events)
+        self.receipts = EmspReceipts(settings, self.events, self.commands)
+        webhooks = EmspWebhooksSql(sessions)
+        self.subscriptions = WebhookSubscriptions(webhooks, self.events)
+        self.webhooks = WebhookWorker(settings, webhooks, client, self.events)
         self._sweeper: asyncio.Task[None] | None = None
 
     def start(self) -> None:
