@@ -478,15 +478,7 @@ class FakeChannel:
         self.during_send: Callable[[Sent], Awaitable[None]] | None = None
 
     def body(
-        self,
-        version: str,
-        request: dc.CommandRequest,
-        response_url: str,
-        *,
-        gireve: bool,
-        owner: tuple[str, str],
-        issuer: str,
-        now: datetime,
+        self, version: str, request: dc.CommandRequest, response_url: str, **context: Any
     ) -> dict[str, Any]:
         if self.refuse_body is not None:
             raise BodyError(self.refuse_body)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import Select, and_, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -25,6 +25,8 @@ from chargegate.service.emsp.store_ports import DuplicateCommand
 
 from .emsp_rows import as_record, column_values
 from .models import EmspCdr, EmspCommand, EmspCommandEvent, EmspPeer, EmspSession
+
+Q = TypeVar("Q", bound=Select[Any])
 
 
 class CommandTransaction:
@@ -196,24 +198,14 @@ class CommandTransaction:
         self, *, api_key_id: int | None, command_id: str | None, limit: int
     ) -> list[PushedSession]:
         query = select(EmspSession).order_by(EmspSession.updated_at.desc()).limit(limit)
-        if api_key_id is not None:
-            query = query.join(EmspCommand, EmspCommand.id == EmspSession.command_id).where(
-                EmspCommand.api_key_id == api_key_id
-            )
-        if command_id is not None:
-            query = query.where(EmspSession.command_id == command_id)
+        query = _of_commands(query, EmspSession, api_key_id, command_id)
         return [as_record(PushedSession, row) for row in await self._s.scalars(query)]
 
     async def cdrs_of(
         self, *, api_key_id: int | None, command_id: str | None, limit: int
     ) -> list[PushedCdr]:
         query = select(EmspCdr).order_by(EmspCdr.pk.desc()).limit(limit)
-        if api_key_id is not None:
-            query = query.join(EmspCommand, EmspCommand.id == EmspCdr.command_id).where(
-                EmspCommand.api_key_id == api_key_id
-            )
-        if command_id is not None:
-            query = query.where(EmspCdr.command_id == command_id)
+        query = _of_commands(query, EmspCdr, api_key_id, command_id)
         return [as_record(PushedCdr, row) for row in await self._s.scalars(query)]
 
     # ---- writes --------------------------------------------------------------------------
@@ -267,6 +259,22 @@ class CommandTransaction:
         self._s.add(row)
         await self._s.flush()
         return row.pk
+
+
+def _of_commands(
+    query: Q,
+    model: type[EmspSession] | type[EmspCdr],
+    api_key_id: int | None,
+    command_id: str | None,
+) -> Q:
+    """Only the rows linked to a command of `api_key_id`, or to `command_id`, when given."""
+    if api_key_id is not None:
+        query = query.join(EmspCommand, EmspCommand.id == model.command_id).where(
+            EmspCommand.api_key_id == api_key_id
+        )
+    if command_id is not None:
+        query = query.where(model.command_id == command_id)
+    return query
 
 
 def _session_query(peer_id: int, party: tuple[str, str], session_id: str) -> Any:
