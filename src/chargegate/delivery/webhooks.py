@@ -2,9 +2,10 @@
 event at a time in order, retried with backoff until it answers 2xx.
 
 A webhook's `cursor` is the last event it acknowledged, so nothing is kept per delivery and a
-restart loses nothing. A lease (store/emsp_webhooks_sql.py) keeps two workers, in one process or on
-several nodes, from sending the same webhook's events at once. Each POST carries
-`X-Chargegate-Signature: sha256=<HMAC of the body with the webhook's secret>`."""
+restart loses nothing. A lease (a conditional UPDATE in store/emsp_webhooks_sql.py) keeps two
+workers, in one process or on several nodes, from sending the same webhook's events at once.
+Each POST carries `X-Chargegate-Signature: sha256=<HMAC of the body with the webhook's
+secret>`."""
 
 from __future__ import annotations
 
