@@ -43,6 +43,9 @@ from chargegate.service.stations import StationMapping
 from chargegate.settings import Settings
 from chargegate.store import db
 from chargegate.store.comm_log import PRUNE_EVERY, CommunicationLog
+from chargegate.store.emsp_commands_sql import EmspCommandsSql
+from chargegate.store.emsp_peers_sql import EmspPeersSql
+from chargegate.store.emsp_webhooks_sql import EmspWebhooksSql
 from chargegate.store.units import Units
 
 log = logging.getLogger(__name__)
@@ -80,23 +83,20 @@ def build(settings: Settings, *, migrate: bool = True) -> Gateway:
     remote_commands = RemoteCommandService(
         settings, sessions, router, cap, on_lock=station_events.cancel_reservations_at
     )
-    emsp_events = EmspEvents(sessions, postgres=not settings.is_sqlite)
-    emsp_peers = EmspPeers(settings, sessions, OcpiHandshake(http, settings))
+    emsp_events = EmspEvents(EmspCommandsSql(sessions, postgres=not settings.is_sqlite))
+    emsp_peers = EmspPeers(settings, EmspPeersSql(sessions), OcpiHandshake(http, settings))
     emsp_commands = EmspCommands(
-        settings,
-        sessions,
-        emsp_peers,
-        CommandSender(http, settings.emsp_http_timeout),
-        emsp_events,
+        settings, emsp_events, emsp_peers, CommandSender(http, settings.emsp_http_timeout)
     )
+    webhook_store = EmspWebhooksSql(sessions)
     emsp = EmspServices(
         events=emsp_events,
         peers=emsp_peers,
         commands=emsp_commands,
-        receipts=EmspReceipts(settings, sessions, emsp_events, emsp_commands),
-        subscriptions=WebhookSubscriptions(sessions, emsp_events),
+        receipts=EmspReceipts(settings, emsp_events, emsp_commands),
+        subscriptions=WebhookSubscriptions(webhook_store, emsp_events),
     )
-    webhooks = WebhookWorker(settings, sessions, http, emsp_events)
+    webhooks = WebhookWorker(settings, webhook_store, http, emsp_events)
     gateway = Gateway(
         settings=settings,
         engine=engine,
@@ -234,7 +234,9 @@ async def admin_tools(settings: Settings) -> AsyncIterator[AdminTools]:
                 parties=PartyService(sessions),
                 operator_keys=OperatorKeys(sessions),
                 stations=StationMapping(sessions),
-                emsp_peers=EmspPeers(settings, sessions, OcpiHandshake(http, settings)),
+                emsp_peers=EmspPeers(
+                    settings, EmspPeersSql(sessions), OcpiHandshake(http, settings)
+                ),
             )
     finally:
         await engine.dispose()

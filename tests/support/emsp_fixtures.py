@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from chargegate.store.models import EmspPeer
+from chargegate.service.emsp.records import Peer as EmspPeer
 
 from ..conftest import Gateway
 from .stub_cpo import StubCpo

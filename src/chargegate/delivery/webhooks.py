@@ -2,9 +2,10 @@
 event at a time in order, retried with backoff until it answers 2xx.
 
 A webhook's `cursor` is the last event it acknowledged, so nothing is kept per delivery and a
-restart loses nothing. A lease (a conditional UPDATE) keeps two workers, in one process or on
-several nodes, from sending the same webhook's events at once. Each POST carries
-`X-Chargegate-Signature: sha256=<HMAC of the body with the webhook's secret>`."""
+restart loses nothing. A lease (a conditional UPDATE in store/emsp_webhooks_sql.py) keeps two
+workers, in one process or on several nodes, from sending the same webhook's events at once.
+Each POST carries `X-Chargegate-Signature: sha256=<HMAC of the body with the webhook's
+secret>`."""
 
 from __future__ import annotations
 
@@ -15,18 +16,16 @@ import hmac
 import json
 import logging
 from datetime import timedelta
-from typing import Any
 
 import httpx
-from sqlalchemy import or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chargegate.delivery.backoff import retry_delay
 from chargegate.domain import emsp_commands as ec
 from chargegate.domain.clock import utcnow
 from chargegate.service.emsp.events import EmspEvents, event_payload
+from chargegate.service.emsp.records import CommandEvent, Webhook
+from chargegate.service.emsp.store_ports import WebhookStore
 from chargegate.settings import Settings
-from chargegate.store.models import EmspCommandEvent, EmspWebhook, OperatorKey
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +42,12 @@ class WebhookWorker:
     def __init__(
         self,
         settings: Settings,
-        sessions: async_sessionmaker[AsyncSession],
+        store: WebhookStore,
         client: httpx.AsyncClient,
         events: EmspEvents,
     ) -> None:
         self._settings = settings
-        self._sessions = sessions
+        self._store = store
         self._client = client
         self._events = events
         self._task: asyncio.Task[None] | None = None
@@ -72,41 +71,19 @@ class WebhookWorker:
             await self._events.signal.wait(wake, self._settings.delivery_poll_interval)
 
     async def run_once(self) -> None:
-        now = utcnow()
-        async with self._sessions() as s:
-            due = list(
-                await s.scalars(
-                    select(EmspWebhook).where(
-                        EmspWebhook.next_attempt_at <= now,
-                        or_(EmspWebhook.lease_until.is_(None), EmspWebhook.lease_until < now),
-                    )
-                )
-            )
+        due = await self._store.due(utcnow())
         # Reading first keeps an idle webhook from costing a write per poll.
         pending = [hook.id for hook in due if await self._pending(hook)]
         await asyncio.gather(*(self._deliver(hook_id) for hook_id in pending))
 
-    async def _pending(self, hook: EmspWebhook) -> bool:
+    async def _pending(self, hook: Webhook) -> bool:
         owner = await self._owner_filter(hook.api_key_id)
         return bool(await self._events.after(hook.cursor, api_key_id=owner, limit=1))
 
-    async def _claim(self, hook_id: int) -> EmspWebhook | None:
-        now = utcnow()
-        async with self._sessions.begin() as s:
-            won = await s.execute(
-                update(EmspWebhook)
-                .where(
-                    EmspWebhook.id == hook_id,
-                    or_(EmspWebhook.lease_until.is_(None), EmspWebhook.lease_until < now),
-                )
-                .values(lease_until=now + timedelta(seconds=self._settings.delivery_lease))
-            )
-            if won.rowcount != 1:  # type: ignore[attr-defined]
-                return None
-            return await s.get(EmspWebhook, hook_id)
-
     async def _deliver(self, hook_id: int) -> None:
-        hook = await self._claim(hook_id)
+        now = utcnow()
+        until = now + timedelta(seconds=self._settings.delivery_lease)
+        hook = await self._store.claim(hook_id, now, until)
         if hook is None:
             return
         cursor, error = hook.cursor, None
@@ -123,12 +100,10 @@ class WebhookWorker:
 
     async def _owner_filter(self, key_id: int) -> int | None:
         """None (every command's events) for operator and read keys, else the key's own."""
-        async with self._sessions() as s:
-            key = await s.get(OperatorKey, key_id)
-        scopes = frozenset(key.scopes.split()) if key is not None else frozenset()
+        scopes = await self._store.key_scopes(key_id)
         return None if ec.sees_all(scopes) else key_id
 
-    async def _post(self, hook: EmspWebhook, event: EmspCommandEvent) -> str | None:
+    async def _post(self, hook: Webhook, event: CommandEvent) -> str | None:
         body = json.dumps(event_payload(event)).encode()
         headers = {
             "Content-Type": "application/json",
@@ -148,33 +123,29 @@ class WebhookWorker:
             return f"HTTP {response.status_code}: {response.text[:200]}"
         return None
 
-    async def _record(self, hook: EmspWebhook, cursor: int, error: str | None) -> None:
+    async def _record(self, hook: Webhook, cursor: int, error: str | None) -> None:
         now = utcnow()
-        values: dict[str, Any] = {"cursor": cursor, "lease_until": None}
         if error is None:
-            values.update(attempts=0, last_error=None, next_attempt_at=now)
-        else:
-            attempts = hook.attempts + 1
-            delay = retry_delay(
-                attempts, self._settings.delivery_retry_base, self._settings.delivery_retry_max
+            await self._store.delivered(
+                hook, cursor=cursor, attempts=0, last_error=None, next_attempt_at=now
             )
-            values.update(
-                attempts=attempts,
-                last_error=error,
-                next_attempt_at=now + timedelta(seconds=delay),
-            )
-            log.warning(
-                "webhook %s: event after %d failed (attempt %d), retry in %.1fs: %s",
-                hook.url,
-                cursor,
-                attempts,
-                delay,
-                error,
-            )
-        async with self._sessions.begin() as s:
-            # Only if the webhook was not replaced meanwhile (PUT resets the cursor).
-            await s.execute(
-                update(EmspWebhook)
-                .where(EmspWebhook.id == hook.id, EmspWebhook.secret == hook.secret)
-                .values(**values)
-            )
+            return
+        attempts = hook.attempts + 1
+        delay = retry_delay(
+            attempts, self._settings.delivery_retry_base, self._settings.delivery_retry_max
+        )
+        log.warning(
+            "webhook %s: event after %d failed (attempt %d), retry in %.1fs: %s",
+            hook.url,
+            cursor,
+            attempts,
+            delay,
+            error,
+        )
+        await self._store.delivered(
+            hook,
+            cursor=cursor,
+            attempts=attempts,
+            last_error=error,
+            next_attempt_at=now + timedelta(seconds=delay),
+        )

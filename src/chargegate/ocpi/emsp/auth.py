@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from chargegate.gateway import gateway_of
-from chargegate.store.models import EmspPeer
+from chargegate.service.emsp.records import Peer as EmspPeer
 
 from ..envelope import Unauthorized
 from ..tokens import candidates_from_header

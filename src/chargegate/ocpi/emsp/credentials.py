@@ -11,7 +11,7 @@ from starlette.responses import Response
 from chargegate.domain.tokens import token_hash
 from chargegate.gateway import gateway_of
 from chargegate.service.emsp.ports import PeerApiError
-from chargegate.store.models import EmspPeer
+from chargegate.service.emsp.records import Peer as EmspPeer
 
 from .. import status
 from ..envelope import NotRegistered, OcpiError, ocpi_response, read_json

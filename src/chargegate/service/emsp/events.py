@@ -3,21 +3,21 @@ read by the SSE stream and the webhook worker from a cursor (the last event id t
 
 A reader that moves its cursor past an id must never see a smaller id commit later. SQLite has
 one writer at a time, so ids commit in order; on PostgreSQL every transaction that may write
-events takes a table lock first (before any row lock, so two writers cannot deadlock)."""
+events takes a table lock first, before any row lock, so two writers cannot deadlock
+(store/emsp_commands_sql.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from chargegate.domain.clock import ocpi_datetime
 
-from chargegate.domain.clock import ocpi_datetime, utcnow
-from chargegate.domain.emsp_commands import EventKind
-from chargegate.store.models import EmspCommand, EmspCommandEvent
+from .records import CommandEvent
+from .store_ports import CommandReads, CommandStore, CommandWrites
 
 
 class Signal:
@@ -41,35 +41,23 @@ class Signal:
 
 
 class EmspEvents:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, postgres: bool) -> None:
-        self._sessions = sessions
-        self._postgres = postgres
-        # Events written by this process wake its readers at once; other nodes' are found by
-        # the readers' periodic poll.
+    """The command store's transactions and event log, with a signal that wakes this process's
+    readers (the SSE streams, the webhook worker) once a transaction that may append events
+    commits; other nodes' events are found by the readers' periodic poll."""
+
+    def __init__(self, store: CommandStore) -> None:
+        self._store = store
         self.signal = Signal()
 
     @contextlib.asynccontextmanager
-    async def writing(self) -> AsyncIterator[AsyncSession]:
+    async def writing(self) -> AsyncIterator[CommandWrites]:
         """A transaction that may append events; readers are woken once it commits."""
-        async with self._sessions.begin() as s:
-            if self._postgres:
-                await s.execute(text("LOCK TABLE emsp_command_events IN EXCLUSIVE MODE"))
-            yield s
+        async with self._store.writing() as tx:
+            yield tx
         self.signal.notify()
 
-    @staticmethod
-    def append(
-        s: AsyncSession, command: EmspCommand, kind: EventKind, data: dict[str, Any]
-    ) -> None:
-        s.add(
-            EmspCommandEvent(
-                command_id=command.id,
-                api_key_id=command.api_key_id,
-                kind=kind.value,
-                data=data,
-                created_at=utcnow(),
-            )
-        )
+    def reading(self) -> AbstractAsyncContextManager[CommandReads]:
+        return self._store.reading()
 
     async def after(
         self,
@@ -78,22 +66,17 @@ class EmspEvents:
         api_key_id: int | None = None,
         command_id: str | None = None,
         limit: int = 100,
-    ) -> list[EmspCommandEvent]:
+    ) -> list[CommandEvent]:
         """Events past `cursor`, oldest first; `api_key_id` limits them to that key's commands."""
-        query = select(EmspCommandEvent).where(EmspCommandEvent.id > cursor)
-        if api_key_id is not None:
-            query = query.where(EmspCommandEvent.api_key_id == api_key_id)
-        if command_id is not None:
-            query = query.where(EmspCommandEvent.command_id == command_id)
-        async with self._sessions() as s:
-            return list(await s.scalars(query.order_by(EmspCommandEvent.id).limit(limit)))
+        return await self._store.events_after(
+            cursor, api_key_id=api_key_id, command_id=command_id, limit=limit
+        )
 
     async def last_id(self) -> int:
-        async with self._sessions() as s:
-            return int(await s.scalar(select(func.max(EmspCommandEvent.id))) or 0)
+        return await self._store.last_event_id()
 
 
-def event_payload(event: EmspCommandEvent) -> dict[str, Any]:
+def event_payload(event: CommandEvent) -> dict[str, Any]:
     """What the SSE stream and the webhooks send for one event."""
     return {
         "id": event.id,

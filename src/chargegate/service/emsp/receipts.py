@@ -7,19 +7,18 @@ START_SESSION to this peer for the same token at the same location within the ma
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
-
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chargegate.domain.clock import utcnow
 from chargegate.domain.emsp_commands import EventKind
 from chargegate.settings import Settings
-from chargegate.store.models import EmspCdr, EmspCommand, EmspPeer, EmspSession
 
 from .commands import EmspCommands
 from .events import EmspEvents
+from .records import Peer, PushedCdr, PushedSession
+from .store_ports import CommandReads
 
 
 class InvalidObject(ValueError):
@@ -41,15 +40,8 @@ def _token_and_location(version: str, obj: dict[str, Any]) -> tuple[str | None, 
 
 
 class EmspReceipts:
-    def __init__(
-        self,
-        settings: Settings,
-        sessions: async_sessionmaker[AsyncSession],
-        events: EmspEvents,
-        commands: EmspCommands,
-    ) -> None:
+    def __init__(self, settings: Settings, events: EmspEvents, commands: EmspCommands) -> None:
         self._settings = settings
-        self._sessions = sessions
         self._events = events
         self._commands = commands
 
@@ -57,7 +49,7 @@ class EmspReceipts:
 
     async def put_session(
         self,
-        peer: EmspPeer,
+        peer: Peer,
         version: str,
         party: tuple[str, str],
         session_id: str,
@@ -75,19 +67,12 @@ class EmspReceipts:
             if field in obj and str(obj[field]).upper() != value:
                 raise InvalidObject(f"{field}: {obj[field]!r} differs from the URL's {value!r}")
         now = utcnow()
-        async with self._events.writing() as s:
-            row = await s.scalar(
-                select(EmspSession).where(
-                    EmspSession.peer_id == peer.id,
-                    EmspSession.country_code == country_code,
-                    EmspSession.party_id == party_id,
-                    EmspSession.session_id == session_id,
-                )
-            )
-            if row is None:
+        async with self._events.writing() as tx:
+            stored = await tx.session(peer.id, (country_code, party_id), session_id)
+            if stored is None:
                 if partial:
                     raise LookupError(session_id)
-                row = EmspSession(
+                stored = PushedSession(
                     peer_id=peer.id,
                     country_code=country_code,
                     party_id=party_id,
@@ -96,78 +81,50 @@ class EmspReceipts:
                     received_at=now,
                     updated_at=now,
                 )
-                s.add(row)
-            merged = {**(row.object or {}), **obj} if partial else dict(obj)
-            row.object = merged
-            row.status = str(merged.get("status"))[:16] if merged.get("status") else None
-            row.authorization_reference = reference_of(merged)
-            row.updated_at = now
-            if row.command_id is None:
-                row.command_id = await self._match_session(s, peer, version, merged)
-            await s.flush()
-            if row.command_id is not None:
-                await self._commands.emit(s, row.command_id, EventKind.SESSION)
-
-    async def get_session(
-        self, peer: EmspPeer, party: tuple[str, str], session_id: str
-    ) -> dict[str, Any] | None:
-        async with self._sessions() as s:
-            row = await s.scalar(
-                select(EmspSession).where(
-                    EmspSession.peer_id == peer.id,
-                    EmspSession.country_code == party[0].upper(),
-                    EmspSession.party_id == party[1].upper(),
-                    EmspSession.session_id == session_id,
+            merged = {**(stored.object or {}), **obj} if partial else dict(obj)
+            command_id = stored.command_id
+            if command_id is None:
+                command_id = await self._match_session(tx, peer, version, merged)
+            saved = await tx.save_session(
+                dataclasses.replace(
+                    stored,
+                    object=merged,
+                    status=str(merged.get("status"))[:16] if merged.get("status") else None,
+                    authorization_reference=reference_of(merged),
+                    updated_at=now,
+                    command_id=command_id,
                 )
             )
-            return dict(row.object) if row is not None else None
+            if saved.command_id is not None:
+                await self._commands.emit(tx, saved.command_id, EventKind.SESSION)
+
+    async def get_session(
+        self, peer: Peer, party: tuple[str, str], session_id: str
+    ) -> dict[str, Any] | None:
+        async with self._events.reading() as reads:
+            found = await reads.session(peer.id, (party[0].upper(), party[1].upper()), session_id)
+        return dict(found.object) if found is not None else None
 
     async def _match_session(
-        self, s: AsyncSession, peer: EmspPeer, version: str, obj: dict[str, Any]
+        self, reads: CommandReads, peer: Peer, version: str, obj: dict[str, Any]
     ) -> str | None:
-        by_reference = await self._by_reference(s, peer, reference_of(obj))
+        by_reference = await _by_reference(reads, peer, reference_of(obj))
         if by_reference is not None:
             return by_reference
         token, location = _token_and_location(version, obj)
         if not token or not location:
             return None
-        since = utcnow() - timedelta(seconds=self._settings.emsp_match_window)
-        token_column = EmspCommand.contract_id if version == "2.1.1" else EmspCommand.token_uid
-        linked = select(EmspSession.command_id).where(EmspSession.command_id.is_not(None))
-        command_id: str | None = await s.scalar(
-            select(EmspCommand.id)
-            .where(
-                EmspCommand.peer_id == peer.id,
-                EmspCommand.type == "START_SESSION",
-                EmspCommand.created_at >= since,
-                func.lower(token_column) == str(token).lower(),
-                func.lower(EmspCommand.location_id) == str(location).lower(),
-                EmspCommand.id.not_in(linked),
-            )
-            .order_by(EmspCommand.created_at.desc())
-            .limit(1)
+        return await reads.unlinked_start_session(
+            peer.id,
+            since=utcnow() - timedelta(seconds=self._settings.emsp_match_window),
+            token_field="contract_id" if version == "2.1.1" else "token_uid",
+            token=str(token),
+            location_id=str(location),
         )
-        return command_id
-
-    @staticmethod
-    async def _by_reference(s: AsyncSession, peer: EmspPeer, reference: str | None) -> str | None:
-        if not reference:
-            return None
-        # CiString in 2.2.1: compared without regard to case.
-        command_id: str | None = await s.scalar(
-            select(EmspCommand.id)
-            .where(
-                EmspCommand.peer_id == peer.id,
-                func.lower(EmspCommand.authorization_reference) == reference.lower(),
-            )
-            .order_by(EmspCommand.created_at.desc())
-            .limit(1)
-        )
-        return command_id
 
     # ---- CDRs --------------------------------------------------------------------------------
 
-    async def post_cdr(self, peer: EmspPeer, version: str, obj: Any) -> int:
+    async def post_cdr(self, peer: Peer, version: str, obj: Any) -> int:
         """Store a CDR; the same CDR POSTed again (a retry) is the first one. Returns its key."""
         if not isinstance(obj, dict):
             raise InvalidObject("the body must be a CDR object")
@@ -177,79 +134,60 @@ class EmspReceipts:
         # 2.1.1 CDRs do not name their owner: the peer's identity stands in.
         country_code = str(obj.get("country_code") or peer.country_code or "").upper()[:2]
         party_id = str(obj.get("party_id") or peer.party_id or "").upper()[:3]
-        async with self._events.writing() as s:
-            known = await s.scalar(
-                select(EmspCdr.pk).where(
-                    EmspCdr.peer_id == peer.id,
-                    EmspCdr.country_code == country_code,
-                    EmspCdr.party_id == party_id,
-                    EmspCdr.cdr_id == cdr_id,
+        async with self._events.writing() as tx:
+            known = await tx.cdr_pk(peer.id, (country_code, party_id), cdr_id)
+            if known is not None:
+                return known
+            session_id = obj.get("session_id") if isinstance(obj.get("session_id"), str) else None
+            command_id = await self._match_cdr(tx, peer, version, obj, (country_code, party_id))
+            pk = await tx.add_cdr(
+                PushedCdr(
+                    peer_id=peer.id,
+                    country_code=country_code,
+                    party_id=party_id,
+                    cdr_id=cdr_id,
+                    session_id=session_id,
+                    authorization_reference=reference_of(obj),
+                    command_id=command_id,
+                    object=obj,
+                    received_at=utcnow(),
                 )
             )
-            if known is not None:
-                return int(known)
-            session_id = obj.get("session_id") if isinstance(obj.get("session_id"), str) else None
-            row = EmspCdr(
-                peer_id=peer.id,
-                country_code=country_code,
-                party_id=party_id,
-                cdr_id=cdr_id,
-                session_id=session_id,
-                authorization_reference=reference_of(obj),
-                command_id=await self._match_cdr(s, peer, version, obj, (country_code, party_id)),
-                object=obj,
-                received_at=utcnow(),
-            )
-            s.add(row)
-            await s.flush()
-            if row.command_id is not None:
-                await self._commands.emit(s, row.command_id, EventKind.CDR)
-            return row.pk
+            if command_id is not None:
+                await self._commands.emit(tx, command_id, EventKind.CDR)
+            return pk
 
     async def _match_cdr(
         self,
-        s: AsyncSession,
-        peer: EmspPeer,
+        reads: CommandReads,
+        peer: Peer,
         version: str,
         obj: dict[str, Any],
         party: tuple[str, str],
     ) -> str | None:
-        by_reference = await self._by_reference(s, peer, reference_of(obj))
+        by_reference = await _by_reference(reads, peer, reference_of(obj))
         if by_reference is not None:
             return by_reference
         session_id = obj.get("session_id")
         if isinstance(session_id, str):
-            command_id: str | None = await s.scalar(
-                select(EmspSession.command_id).where(
-                    EmspSession.peer_id == peer.id,
-                    EmspSession.country_code == party[0],
-                    EmspSession.party_id == party[1],
-                    EmspSession.session_id == session_id,
-                )
-            )
-            return command_id
+            session = await reads.session(peer.id, party, session_id)
+            return session.command_id if session is not None else None
         if version != "2.1.1":
             return None
         # 2.1.1 CDRs name no session: the linked Session with the same token, place and start.
         location = obj.get("location") if isinstance(obj.get("location"), dict) else {}
         wanted = (obj.get("auth_id"), (location or {}).get("id"), obj.get("start_date_time"))
-        candidates = await s.scalars(
-            select(EmspSession)
-            .where(EmspSession.peer_id == peer.id, EmspSession.command_id.is_not(None))
-            .order_by(EmspSession.pk.desc())
-            .limit(200)
-        )
-        for session in candidates:
+        for session in await reads.linked_sessions(peer.id, 200):
             o = session.object or {}
             place = o.get("location") if isinstance(o.get("location"), dict) else {}
             if (o.get("auth_id"), (place or {}).get("id"), o.get("start_datetime")) == wanted:
                 return session.command_id
         return None
 
-    async def get_cdr(self, peer: EmspPeer, pk: int) -> dict[str, Any] | None:
-        async with self._sessions() as s:
-            row = await s.get(EmspCdr, pk)
-            return dict(row.object) if row is not None and row.peer_id == peer.id else None
+    async def get_cdr(self, peer: Peer, pk: int) -> dict[str, Any] | None:
+        async with self._events.reading() as reads:
+            found = await reads.cdr(pk)
+        return dict(found.object) if found is not None and found.peer_id == peer.id else None
 
     # ---- for the API -------------------------------------------------------------------------
 
@@ -257,44 +195,41 @@ class EmspReceipts:
         self, *, api_key_id: int | None, command_id: str | None, limit: int
     ) -> list[dict[str, Any]]:
         """Newest first; `api_key_id` limits them to sessions of that key's commands."""
-        query = select(EmspSession).order_by(EmspSession.updated_at.desc()).limit(limit)
-        if api_key_id is not None:
-            query = query.join(EmspCommand, EmspCommand.id == EmspSession.command_id).where(
-                EmspCommand.api_key_id == api_key_id
+        async with self._events.reading() as reads:
+            found = await reads.sessions_of(
+                api_key_id=api_key_id, command_id=command_id, limit=limit
             )
-        if command_id is not None:
-            query = query.where(EmspSession.command_id == command_id)
-        async with self._sessions() as s:
-            return [
-                {
-                    "country_code": r.country_code,
-                    "party_id": r.party_id,
-                    "id": r.session_id,
-                    "command_id": r.command_id,
-                    "status": r.status,
-                    "object": r.object,
-                }
-                for r in await s.scalars(query)
-            ]
+        return [
+            {
+                "country_code": r.country_code,
+                "party_id": r.party_id,
+                "id": r.session_id,
+                "command_id": r.command_id,
+                "status": r.status,
+                "object": r.object,
+            }
+            for r in found
+        ]
 
     async def cdrs_of(
         self, *, api_key_id: int | None, command_id: str | None, limit: int
     ) -> list[dict[str, Any]]:
-        query = select(EmspCdr).order_by(EmspCdr.pk.desc()).limit(limit)
-        if api_key_id is not None:
-            query = query.join(EmspCommand, EmspCommand.id == EmspCdr.command_id).where(
-                EmspCommand.api_key_id == api_key_id
-            )
-        if command_id is not None:
-            query = query.where(EmspCdr.command_id == command_id)
-        async with self._sessions() as s:
-            return [
-                {
-                    "country_code": r.country_code,
-                    "party_id": r.party_id,
-                    "id": r.cdr_id,
-                    "command_id": r.command_id,
-                    "object": r.object,
-                }
-                for r in await s.scalars(query)
-            ]
+        async with self._events.reading() as reads:
+            found = await reads.cdrs_of(api_key_id=api_key_id, command_id=command_id, limit=limit)
+        return [
+            {
+                "country_code": r.country_code,
+                "party_id": r.party_id,
+                "id": r.cdr_id,
+                "command_id": r.command_id,
+                "object": r.object,
+            }
+            for r in found
+        ]
+
+
+async def _by_reference(reads: CommandReads, peer: Peer, reference: str | None) -> str | None:
+    """The command this peer was sent with this authorization reference, if any."""
+    if not reference:
+        return None
+    return await reads.command_by_reference(peer.id, reference)
