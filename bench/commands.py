@@ -82,9 +82,8 @@ class SystemRun:
 
 def median_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Each figure's median over the runs (the lower middle one for an even count): a single
-    run's p99 can be an outlier (seen: the floor's p99 at 50 in flight 125 ms in one run of
-    three, 40-45 ms in the others), and the run with the median rate need not have the
-    median p99. What is not a number is the first run's."""
+    run's p99 can be an outlier, and the run with the median rate need not have the median p99
+    (docs/performance.md#repeats). What is not a number is the first run's."""
     summary = dict(runs[0])
     for key, value in summary.items():
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -113,8 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="measure each level this many times, the floor and chargegate back to back each "
-        "time; the tables give each figure's median and every run's rate is listed (on a "
-        "shared VM one run's floor varied by a quarter from the next)",
+        "time; the tables give each figure's median and every run's rate is listed",
     )
     parser.add_argument("--stations", type=int, default=200)
     parser.add_argument(
@@ -331,9 +329,9 @@ def levels_of(args: argparse.Namespace, width: int = 0) -> list[tuple[bool, int,
 
 def run_levels(procs: ProcessSet, systems: list[System], args: argparse.Namespace) -> None:
     """Each level on every system in turn, back to back, before the next level: on a shared
-    virtual machine the CPU time other guests take comes and goes over minutes (seen: the floor
-    measured with none stolen, chargegate a minute later with 14-18 %), so the floor and
-    chargegate of a level are measured as close together as they can be."""
+    virtual machine the CPU time other guests take comes and goes over minutes, so the floor and
+    chargegate of a level are measured as close together as they can be
+    (docs/performance.md#levels-back-to-back)."""
     loads = [Load(procs, system, args) for system in systems]
     for closed_loop, size, label in levels_of(args, width=4):
         for _ in range(args.repeat):
@@ -357,7 +355,7 @@ def _diff(a: float | None, b: float | None) -> float | None:
     return a - b
 
 
-# Issue 7's targets for one node on this 2-core machine kind.
+# The command targets for one node on a 2-core machine (docs/performance.md#targets).
 TARGET_RATE_SQLITE = 1000.0
 TARGET_RATIO = 0.5
 TARGET_P99_LEVEL = 50
@@ -387,10 +385,10 @@ def would_take(level: dict[str, Any], rate: float, cores: int) -> str:
 
 
 def targets(floor: SystemRun, gateway: SystemRun, db: str, cores: int | None = None) -> list[str]:
-    """Issue 7's command targets against this run's figures, one line each, and for a target
+    """The command targets against this run's figures, one line each, and for a target
     not met what meeting it would take in this run's terms."""
     cores = cores or os.cpu_count() or 1
-    lines = ["issue 7 targets, this run:"]
+    lines = ["targets, this run:"]
     rates = {n: level["rate"] for n, level in gateway.levels.items() if level.get("rate")}
     if db == "sqlite" and rates:
         best = max(rates, key=lambda n: rates[n])

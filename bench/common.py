@@ -284,9 +284,9 @@ def cpu_used_since(before: dict[int, float], after: dict[int, float]) -> float:
 
 def cpu_jiffies() -> tuple[int, int]:
     """(stolen, total) clock ticks of all CPUs so far (/proc/stat's first line); (0, 0) where
-    unknown. On a virtual machine the hypervisor's other guests take time from ours ("steal"):
-    a level measured while a quarter of the CPU went elsewhere (seen on this project's 2-core
-    VMs) ran at half the rate of the same level minutes later."""
+    unknown. On a virtual machine the hypervisor's other guests take time from ours ("steal"),
+    and a level with CPU stolen is not comparable with one without
+    (docs/performance.md#stolen-cpu)."""
     with contextlib.suppress(OSError, ValueError, IndexError):
         # cpu user nice system idle iowait irq softirq steal [guest guest_nice]
         fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]

@@ -154,8 +154,8 @@ class Level:
     def record(self, sent: float, answered: float, arrived: float, result: str) -> None:
         """Throughput counts the results that arrived in the window; latency, the commands
         sent in it, however late they come back. A command sent in the warm-up is not the
-        steady state: at the start of a level new connections open all at once (measured on
-        PostgreSQL at 200 in flight: 63 commands sent then took 3.4 s and made the p99)."""
+        steady state: at the start of a level new connections open all at once
+        (docs/performance.md#levels-back-to-back)."""
         if self.in_window(arrived):
             self.completed += 1
             self.results[result] += 1

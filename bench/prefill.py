@@ -5,9 +5,8 @@ holds them.
 
 A fresh database fits in the database's page cache whatever the gateway does; one with months
 of commands does not, and an index whose new keys land on random pages (not on its last one)
-then costs a read and a write per insert. This makes that visible in the benchmark (measured
-with a million commands, alternating runs: SQLite 3-16 % fewer commands/s and the answer's
-p99 up 6-8 ms, PostgreSQL no difference; README, Performance).
+then costs a read and a write per insert. This makes that visible in the benchmark
+(docs/performance.md#with-a-million-commands-of-history).
 
 Written in SQL (SQLite: a recursive CTE; PostgreSQL: generate_series): a million commands take
 seconds, where building the rows in Python would take minutes.

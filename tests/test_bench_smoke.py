@@ -169,7 +169,7 @@ def test_the_commands_report_says_where_the_targets_stand() -> None:
         "chargegate", {1: {"rate": 300.0, "p99": 7.0}, 50: {"rate": 1050.0, "p99": 44.5}}
     )
     assert targets(floor, gateway, "sqlite", cores=2) == [
-        "issue 7 targets, this run:",
+        "targets, this run:",
         "  >= 1,000 cmd/s on SQLite: 1,050 at 50 in flight, met",
         "  throughput >= 50% of the floor: 0.38 at 1, 0.53 at 50; met at 50 in flight",
         "  p99 at 50 in flight <= the floor's + 5 ms: +4.5 ms, met",
@@ -178,7 +178,7 @@ def test_the_commands_report_says_where_the_targets_stand() -> None:
     cpu = {"cpu_ms": 1.0, "stations_cpu_ms": 0.3, "emsp_cpu_ms": 0.2, "db_cpu_ms": 0.5}
     slow = SystemRun("chargegate", {50: {"rate": 900.0, "p50": 52.0, "p99": 90.0, **cpu}})
     assert targets(floor, slow, "postgres", cores=2) == [
-        "issue 7 targets, this run:",
+        "targets, this run:",
         "  throughput >= 50% of the floor: 0.45 at 50; not met",
         # 1,000 cmd/s x 1.0 ms in the gateway; x (1.0 + 0.3 + 0.2 + 0.5) ms in all.
         "    50 in flight: 1,000 cmd/s, at this run's CPU per command, 1.00 cores for the "
@@ -287,8 +287,8 @@ def test_the_database_servers_cpu_is_counted_for_processes_alive_at_either_readi
 def test_commands_benchmark_gives_the_load_generator_arguments_it_takes(
     extra: list[str],
 ) -> None:
-    # The default run (no open-loop levels) once handed the load generator an empty --rates,
-    # which its parser refused: the README's command failed before its first level.
+    # A run without open-loop levels must not hand the load generator an empty --rates, which
+    # its parser refuses (the documented command would fail before its first level).
     from bench import commands, loadgen
 
     args = commands.parse_args(["--inflight", "1,50", *extra])

@@ -35,7 +35,7 @@ from chargegate.domain.station_calls import StationReply
 from chargegate.ocpi.tokens import authorization_header, candidates_from_header
 from chargegate.ocpp import v16_translation as t16
 
-# decisions.md, "Asynchronous results": (command, outcome, error code, EVSE status) → 2.2.1
+# docs/decisions.md#asynchronous-results: (command, outcome, error code, EVSE status) → 2.2.1
 RESULT_TABLE = [
     (C.START_SESSION, O.ACCEPTED, None, "AVAILABLE", R.ACCEPTED),
     (C.START_SESSION, O.REJECTED, None, "AVAILABLE", R.REJECTED),

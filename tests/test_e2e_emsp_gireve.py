@@ -1,4 +1,4 @@
-"""GIREVE IOP, eMSP side (seed 001): the example START_SESSION sent through our eMSP API must
+"""GIREVE IOP, eMSP side: GIREVE's example START_SESSION sent through our eMSP API must
 reach the wire as GIREVE documents it, the example callback must get GIREVE's answer, evse_uid is
 required, and `authorization_id` ties the Sessions and CDRs that come back to the command."""
 
@@ -21,8 +21,8 @@ from .support.stub_cpo import StubCpo
 
 __all__ = ["emsp_database_url", "emsp_gateway", "stub_cpo"]  # fixtures used below
 
-# Seed 001, 5.4.1, the request body as GIREVE prints it.
-SEED_REQUEST = json.loads("""{
+# GIREVE's StartSession example, the request body as GIREVE prints it.
+GIREVE_REQUEST = json.loads("""{
     "response_url": "https://xxx.ggg.com/ocpi/emsp/2.1.1/commands/START_SESSION/111-222",
     "token": {
         "uid": "11111",
@@ -38,16 +38,16 @@ SEED_REQUEST = json.loads("""{
     "location_id": "12345",
     "evse_uid": "54321"
 }""")
-# Seed 001, 5.4.2, the callback body, byte for byte.
-SEED_CALLBACK = b"""{
+# GIREVE's callback example, the body byte for byte.
+GIREVE_CALLBACK = b"""{
     "result": "ACCEPTED"
 }"""
 PEER = "NL-STB"
 
 
-def api_body_of_seed() -> dict[str, Any]:
-    """What an eMSP backend posts to our API to send seed 001's command."""
-    body = {k: v for k, v in SEED_REQUEST.items() if k != "response_url"}
+def api_body_of_example() -> dict[str, Any]:
+    """What an eMSP backend posts to our API to send GIREVE's example command."""
+    body = {k: v for k, v in GIREVE_REQUEST.items() if k != "response_url"}
     body["authorization_reference"] = body.pop("authorization_id")
     return body
 
@@ -58,28 +58,29 @@ async def _iop(stub: StubCpo, emsp: Gateway) -> EmspApi:
     return EmspApi(emsp.base_url, await api_key(emsp, "driver"))
 
 
-async def test_seed_001_request_on_the_wire_and_callback_answer(
+async def test_gireve_example_on_the_wire_and_callback_answer(
     stub_cpo: StubCpo, emsp_gateway: Gateway
 ) -> None:
     api = await _iop(stub_cpo, emsp_gateway)
-    sent = await api.sent(PEER, "START_SESSION", api_body_of_seed())
+    sent = await api.sent(PEER, "START_SESSION", api_body_of_example())
     assert sent["response"]["result"] == "ACCEPTED"
 
     [wire] = stub_cpo.commands
     assert (wire.method, wire.path) == ("POST", "/ocpi/cpo/2.1.1/commands/START_SESSION")
-    # 5.4.1 HEADERS: Authorization: Token <plain token> (2.1.1), Accept and Content-Type JSON.
+    # The example's headers: Authorization: Token <plain token> (2.1.1), Accept and
+    # Content-Type JSON.
     assert wire.headers["authorization"] == f"Token {stub_cpo.token_c}"
     assert wire.headers["accept"] == "application/json"
     assert wire.headers["content-type"] == "application/json"
-    # 5.4.1 BODY: exactly the seed's fields and values, our own response_url aside.
-    assert {**wire.body, "response_url": SEED_REQUEST["response_url"]} == SEED_REQUEST
+    # Exactly the example's fields and values, our own response_url aside.
+    assert {**wire.body, "response_url": GIREVE_REQUEST["response_url"]} == GIREVE_REQUEST
     assert re.fullmatch(
         rf"{emsp_gateway.base_url}/ocpi/emsp/2\.1\.1/commands/START_SESSION/[A-Za-z0-9_-]{{32}}",
         wire.body["response_url"],
     )
 
-    # 5.4.2: the callback, as GIREVE sends it, and GIREVE's expected answer.
-    answer = await stub_cpo.call_emsp("POST", wire.body["response_url"], content=SEED_CALLBACK)
+    # The example callback, as GIREVE sends it, and GIREVE's expected answer.
+    answer = await stub_cpo.call_emsp("POST", wire.body["response_url"], content=GIREVE_CALLBACK)
     assert answer.status_code == 200
     assert answer.headers["content-type"] == "application/json"
     body = answer.json()
@@ -94,7 +95,7 @@ async def test_iop_needs_evse_uid_and_takes_start_and_stop_only(
     stub_cpo: StubCpo, emsp_gateway: Gateway
 ) -> None:
     api = await _iop(stub_cpo, emsp_gateway)
-    body = api_body_of_seed()
+    body = api_body_of_example()
     del body["evse_uid"]
     refused = await api.command(PEER, "START_SESSION", body)
     assert refused.status_code == 400
@@ -116,7 +117,7 @@ async def test_authorization_id_is_made_and_links_session_and_cdr(
     stub_cpo: StubCpo, emsp_gateway: Gateway
 ) -> None:
     api = await _iop(stub_cpo, emsp_gateway)
-    body = api_body_of_seed()
+    body = api_body_of_example()
     del body["authorization_reference"]
     first = await api.sent(PEER, "START_SESSION", body)
     second = await api.sent(PEER, "START_SESSION", body)

@@ -1,4 +1,4 @@
-"""Operator remote-commands API (seed 004) against simulated stations over real sockets."""
+"""Operator remote-commands API against simulated stations over real sockets."""
 
 from __future__ import annotations
 

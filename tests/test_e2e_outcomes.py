@@ -1,7 +1,7 @@
 """Every command × both OCPI versions × each station answer, end to end over real sockets.
 
-The expected results are decisions.md's "Asynchronous results" table; the 2.1.1 column is the
-collapse onto CommandResponseType."""
+The expected results are the table in docs/decisions.md#asynchronous-results; the 2.1.1
+column is the collapse onto CommandResponseType."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """What is answered at once, without reaching a station: bad input, unknown targets, offline
-stations, tokens too long for OCPP 1.6 (decisions.md, synchronous answers). Nothing is stored
+stations, tokens too long for OCPP 1.6 (docs/decisions.md#synchronous-answers). Nothing is stored
 for a refused command and no OCPP call is made."""
 
 from __future__ import annotations

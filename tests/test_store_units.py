@@ -268,7 +268,7 @@ async def test_resolving_reads_the_command_by_its_primary_key_on_a_table_never_a
 ) -> None:
     """On PostgreSQL, with an index on (state, deadline), the resolving UPDATE's generic plan
     took that index before the table was first analyzed, and read every pending command to
-    find one (seen at 50 in flight: 28 rows per command). The pending-only index cannot
+    find one (docs/performance.md#pending-deadline-index). The pending-only index cannot
     serve `state = $2`."""
     await store.units.run(command_sql.record_command, _command("c-k"))
     async with store.sessions() as s:
@@ -817,7 +817,7 @@ async def test_postgresql_units_take_connections_in_the_order_they_asked(
 ) -> None:
     """Callers that each run unit after unit share the pool in turn. The pool's own queue let
     the caller that had just checked a connection in take it straight back, ahead of those
-    waiting: at 200 commands in flight the wait was 0.1 ms at p50 and over a second at p99."""
+    waiting (docs/performance.md#postgresql-connections)."""
     engine = db.make_engine(database_url, pool_size=units_module.SESSION_RESERVE + 1)
     units = Units(engine)  # one connection for units
     done: list[int] = []
@@ -843,8 +843,9 @@ async def test_postgresql_units_take_connections_in_the_order_they_asked(
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 async def test_postgresql_units_keep_their_connections_between_them(store: Store) -> None:
-    """A pool checkout and check-in around every unit cost 8 % of the process's CPU: units hand
-    their connections on to each other, and give them back to the pool when closed."""
+    """Units hand their connections on to each other instead of a pool checkout and check-in
+    around every unit (docs/performance.md#postgresql-connections), and give them back to the
+    pool when closed."""
     checkouts = 0
 
     def count_checkout(*_: Any) -> None:

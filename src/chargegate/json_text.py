@@ -1,9 +1,8 @@
 """JSON text for what chargegate writes (OCPI answers, OCPP calls, result POSTs, JSON columns):
 orjson where it writes the same JSON value, the standard library otherwise.
 
-Why: profiled at 50 commands in flight, `json.dumps` was 4 % of a command's CPU, spread over
-the OCPP call frame, the OCPI answer, the result POST and the JSON columns; orjson (C/Rust)
-writes the same compact JSON in a fraction of that. What orjson would write differently from
+Why: `json.dumps` was a visible share of every command's CPU
+(docs/performance.md#json-through-orjson). What orjson would write differently from
 `json.dumps`, or refuse (integers beyond 64 bits, keys that are not strings, types the standard
 library does not encode either), falls back to `json.dumps`, so nothing that encoded before
 fails or changes meaning now; NaN and infinities, which JSON does not allow, become null. Text

@@ -16,8 +16,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./chargegate.db"
     # PostgreSQL connections per node: kept open, and opened beyond that under load but closed
     # again when returned (SQLite always has one). Each command holds one briefly several
-    # times. Overflow connections churn under load (a new connection is several round trips):
-    # 40 kept measured 21 % more commands/s than 20 kept + 20 overflow at 200 in flight.
+    # times. Overflow connections churn under load (a new connection is several round trips),
+    # so the default keeps 40 and opens none (docs/performance.md#postgresql-connections).
     database_pool_size: int = Field(40, ge=1)
     database_max_overflow: int = Field(0, ge=0)
     public_url: str = "http://127.0.0.1:8080"
@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     # Seconds announced to the eMSP as CommandResponse.timeout (2.2.1).
     command_timeout: float = 60.0
     # The station must answer this many seconds before the announced timeout ends, so that
-    # TIMEOUT reaches the eMSP before it gives up on the command (decisions.md, Delivery).
+    # TIMEOUT reaches the eMSP before it gives up (docs/decisions.md#timeout-margin).
     command_timeout_margin: float = 10.0
 
     # Outbox delivery: jittered exponential backoff.
@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     # How long a START_SESSION may wait for the station's StartTransaction to be linked to it.
     session_link_window: float = 900.0
 
-    # Operator remote-commands API (seed 004).
+    # Operator remote-commands API (docs/decisions.md#operator-api).
     operator_timeout: float = 30.0  # a synchronous call waits this long for the station
     operator_parallel_cap: int = 10  # remote requests in flight at once
     remote_start_valid_minutes: float = 10.0  # validUntil default

@@ -1,4 +1,4 @@
-"""Operator remote-commands REST API (seed 004's paths; `cpId` is the station id)."""
+"""Operator remote-commands REST API (docs/decisions.md#operator-api; `cpId` is the station id)."""
 
 from __future__ import annotations
 

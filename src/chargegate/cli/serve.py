@@ -16,25 +16,17 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-# The collector's thresholds while serving (Python's default: 700, 10, 10). A full collection
-# walks every live object: with 10,000 stations connected, about 0.7 s with the event loop
-# stopped, and with the default thresholds one came about once a minute under heartbeats alone
-# (objects that outlive two young collections count toward the next full one), and every few
-# seconds while stations connect. With young collections every 50,000 allocations instead of
-# 700, what a heartbeat or a command allocates has ended by then and is freed by its
-# reference count, so next to nothing is promoted and full collections stay rare: 10,000
-# stations, heartbeat every 10 s, 120 s measured: heartbeat p99 81.7 -> 4.4 ms, no full
-# collection after start-up instead of one of 0.73 s, boot 22.6 -> 17.1 s. Objects in cycles
-# wait a little longer for the collector; everything else is freed when last used, as before.
+# The collector's thresholds while serving (Python's default: 700, 10, 10): young collections
+# every 50,000 allocations, so that what a heartbeat or a command allocates is freed by its
+# reference count before it is promoted, and full collections, which stop the event loop for
+# every live object, stay rare (docs/performance.md#garbage-collector).
 GC_THRESHOLDS = (50_000, 20, 10)
 
 
 def settle(app: T) -> T:
-    """Leaves what start-up built (modules, routes, schemas, SQLAlchemy's metadata: some 160,000
-    objects) out of the garbage collector's full collections, which otherwise walked all of it:
-    measured at 50 commands in flight, a full collection (about one every 20 s) paused the
-    event loop 190 ms; after this, 40 ms (throughput: no change beyond the machine's noise).
-    Nothing start-up built is meant to be freed. Then sets `GC_THRESHOLDS`."""
+    """Leaves what start-up built (modules, routes, schemas, SQLAlchemy's metadata) out of the
+    garbage collector's full collections, since none of it is meant to be freed, then sets
+    `GC_THRESHOLDS` (docs/performance.md#garbage-collector)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)

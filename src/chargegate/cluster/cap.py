@@ -1,4 +1,4 @@
-"""The cap on operator remote requests in flight (seed 004: ten at once)."""
+"""The cap on operator remote requests in flight, across nodes (docs/decisions.md#operator-api)."""
 
 from __future__ import annotations
 

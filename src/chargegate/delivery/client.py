@@ -2,12 +2,11 @@
 
 Keep-alive HTTP/1.1 connections (delivery/http1.py) in a pool of our own: a request takes the
 most recently used idle connection to its origin or opens one, and gives it back if it is still
-usable, O(1). Why not httpx or httpcore's pool: profiled under load, httpx's per-request work
-(URL merging, cookies, redirect and auth hooks, none of which a POST to a peer's receiver uses)
-cost more CPU than the exchange, and httpcore's pool rescans every connection for every queued
-request on each request and release (encode/httpcore#1035): over a millisecond of CPU per POST
-with 50 results in flight. Failures keep httpx's names (ConnectError, ReadTimeout, …) so a log
-line reads the same as one from our other outgoing calls.
+usable, O(1). Not httpx or httpcore's pool: httpx's per-request work (URL merging, cookies,
+redirect and auth hooks, none of which a POST to a peer's receiver uses) and httpcore's pool
+scan (encode/httpcore#1035) cost more CPU than the exchange
+(docs/performance.md#delivery-client). Failures keep httpx's names (ConnectError, ReadTimeout,
+…) so a log line reads the same as one from our other outgoing calls.
 
 Behind an egress proxy (HTTP_PROXY, HTTPS_PROXY or ALL_PROXY in the environment, as curl and
 httpx read them), requests to a scheme with a proxy go through httpx, which speaks to proxies

@@ -1,10 +1,9 @@
 """One client-side HTTP/1.1 connection: an asyncio protocol whose answers httptools parses.
 
-Why not httpcore (and so httpx) under the delivery client: profiled with 50 results in flight,
-httpcore's h11 state machine, its per-request locks and its stream layer took about 0.6 ms of
-CPU per POST, as much as the floor's whole command. httptools is the C parser (llhttp) uvicorn
-already reads our own requests with; what is left here by hand is writing a request head and
-deciding whether the connection can carry the next request.
+Not httpcore (and so httpx) under the delivery client: its h11 connection cost as much CPU per
+POST as the floor's whole command (docs/performance.md#delivery-client). httptools is the C
+parser (llhttp) uvicorn already reads our own requests with; what is left here by hand is
+writing a request head and deciding whether the connection can carry the next request.
 """
 
 from __future__ import annotations

@@ -126,10 +126,10 @@ class DeliveryWorker:
 
     def _acknowledge(self, row_id: int) -> None:
         """Group commit of acknowledgements: the ids that arrive within `ACK_LINGER` of the
-        first, or while one UPDATE is being written, go together in the next (at 1 command in
-        flight, each had a commit of its own: about 6 % of the gateway's CPU per command, in
-        alternating runs). An acknowledgement lost to a crash only means the row is sent again
-        when its lease lapses (results are delivered at least once)."""
+        first, or while one UPDATE is being written, go together in the next
+        (docs/performance.md#delivery-acknowledgements). An acknowledgement lost to a crash
+        only means the row is sent again when its lease lapses (results are delivered at least
+        once)."""
         self._acks.append(row_id)
         if self._ack_task is None:
             self._ack_task = asyncio.create_task(self._write_acks(), name="delivery-acks")

@@ -48,7 +48,8 @@ class EmspRequestError(Exception):
         self.message = message
 
 
-# What each OCPI version lets the CPO answer at once, and POST later (facts §1.6, §1.7).
+# What each OCPI version lets the CPO answer at once (CommandResponseType) and POST later
+# (2.1.1: the same enum; 2.2.1: CommandResultType).
 RESPONSE_VALUES: dict[str, frozenset[str]] = {
     "2.1.1": frozenset({"ACCEPTED", "REJECTED", "NOT_SUPPORTED", "TIMEOUT", "UNKNOWN_SESSION"}),
     "2.2.1": frozenset({"ACCEPTED", "REJECTED", "NOT_SUPPORTED", "UNKNOWN_SESSION"}),
@@ -66,7 +67,7 @@ COMMANDS_OF_VERSION: dict[str, tuple[CommandType, ...]] = {
     ),
     "2.2.1": tuple(CommandType),
 }
-# GIREVE IOP takes these two only (seed 001 4.6.2/4.6.3; G221 cpo_commands).
+# GIREVE IOP implements these two only (docs/decisions.md#gireve-iop).
 GIREVE_COMMANDS = (CommandType.START_SESSION, CommandType.STOP_SESSION)
 
 # API key scopes that may ask for commands, and the one that may unlock.
@@ -77,7 +78,7 @@ READ_SCOPE = "read"
 
 def check_allowed(command: CommandType, scopes: frozenset[str]) -> None:
     """UNLOCK_CONNECTOR is for the eMSP's operators only, never sent on an EV driver's behalf
-    (seed 000, all OCPI versions)."""
+    (every OCPI version; docs/decisions.md#unlock_connector-callers)."""
     if OPERATOR_SCOPE in scopes:
         return
     if DRIVER_SCOPE not in scopes:

@@ -1,4 +1,4 @@
-"""From a station's answer to the OCPI outcome (decisions.md, "Asynchronous results")."""
+"""From a station's answer to the OCPI outcome (docs/decisions.md#asynchronous-results)."""
 
 from __future__ import annotations
 

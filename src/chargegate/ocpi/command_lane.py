@@ -1,12 +1,8 @@
 """POST /ocpi/cpo/{version}/commands/{command} answered in front of FastAPI.
 
-Why: the command POST is the one request every command makes. Profiled at 50 in flight,
-FastAPI's route matching over all our routes, its request/response wrappers and dependency
-solving cost about 0.7 ms of CPU per command, more than the endpoint's own work; its own
-middleware stack (server-error handler, telemetry, body limit, exception middleware) and its
-per-request telemetry check showed as ~6 % of the profile, though skipping them measured only
-about 1 % less CPU per command (README, Performance). The lane matches the one path
-with a regular expression and calls the same function the FastAPI route calls
+The command POST is the one request every command makes, and FastAPI's routing, wrappers and
+middleware cost more CPU than its own work (docs/performance.md#command-lane). The lane matches
+that one path with a regular expression and calls the function the FastAPI route calls
 (ocpi/commands.py `command_answer`), so the route stays in the OpenAPI document and both answer
 alike, including the OCPI 500 envelope for an unexpected error.
 """

@@ -105,8 +105,7 @@ async def read_json(request: Request) -> Any:
 
 async def read_model(request: Request, model: type[M], headers: dict[str, str] | None = None) -> M:
     """The request body as `model`: HTTP 400 with 2001 when it is not JSON, 2001 naming the
-    fields when it does not fit. Parsed by pydantic straight from the bytes (one pass in
-    Rust instead of json.loads and then validating the dicts: measurable on the command POST)."""
+    fields when it does not fit. Parsed by pydantic straight from the bytes, in one pass."""
     raw = await request.body()
     try:
         return model.model_validate_json(raw)

@@ -13,8 +13,7 @@ _OURS = (REQUEST_ID, CORRELATION_ID)
 
 class OcpiRequestIds:
     """Pure ASGI (not BaseHTTPMiddleware), on raw header pairs: it sits on the command hot
-    path, where decoding every request header and wrapping the answer's in MutableHeaders
-    showed in the profile."""
+    path (docs/performance.md#command-lane)."""
 
     def __init__(self, app: ASGIApp, prefix: str = "/ocpi") -> None:
         self.app = app

@@ -1,4 +1,4 @@
-"""Headers on requests we send to a peer (decisions.md, Delivery)."""
+"""Headers on requests we send to a peer (docs/decisions.md#outgoing-headers)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ import ocpp.messages
 
 from . import validation
 
-# Validate frames inline with the library's cached validators: the thread-pool default costs more
-# than the validation itself for frames this small (measured in issue 7: ~2x throughput).
+# Validate frames inline: for frames this small the library's thread-pool default costs more
+# than the validation itself (docs/performance.md#ocpp-validation).
 ocpp.messages.ASYNC_VALIDATION = False
 validation.install()

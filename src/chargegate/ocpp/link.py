@@ -5,9 +5,8 @@ Calls are framed and validated with the `ocpp` library's own functions, their pa
 between its dataclasses and the wire as it converts them (ocpp/payload_case.py), but not sent
 through its `ChargePoint.call`: that one waits on a shared queue with `wait_for` and knows
 neither our deadline (which also covers waiting for the one-call-at-a-time lock) nor the
-connection's end, so we ran it in a task of its own and raced it against a second task. At 50
-commands in flight those tasks and waits cost about as much CPU as the library's whole call.
-Here each call awaits one future, keyed by its unique id, under one `asyncio.timeout`."""
+connection's end. Here each call awaits one future, keyed by its unique id, under one
+`asyncio.timeout` (docs/performance.md#ocpp-calls)."""
 
 from __future__ import annotations
 

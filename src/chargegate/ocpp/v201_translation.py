@@ -10,7 +10,7 @@ from chargegate.domain import station_calls as sc
 from chargegate.domain.clock import ocpi_datetime
 from chargegate.domain.station_calls import Outcome
 
-# OCPI token type → 2.0.1 IdTokenType (facts §3.3; OTHER has no match in any spec: Central).
+# OCPI token type → 2.0.1 IdTokenType (docs/decisions.md#token-types-in-ocpp-201).
 ID_TOKEN_TYPE = {
     "RFID": "ISO14443",
     "APP_USER": "Central",

@@ -1,9 +1,9 @@
 """OCPP payload validation: a compiled validator first, the library's own when it objects.
 
 Why: the `ocpp` library validates every CALL and CALLRESULT with jsonschema's Draft4Validator,
-which walks the schema keyword by keyword: 15-30 µs per frame, several frames per command.
-fastjsonschema compiles each schema once into plain Python (about 1 µs per frame). Only a
-frame it accepts skips the library's validator; anything it refuses is validated again by the
+which walks the schema keyword by keyword; fastjsonschema compiles each schema once into plain
+Python, an order of magnitude faster (docs/performance.md#ocpp-validation). Only a frame it
+accepts skips the library's validator; anything it refuses is validated again by the
 library, so every OCPP error (FormatViolation, TypeConstraintViolation, ProtocolError) and its
 text are exactly the library's. Compiled as draft 4 without formats and without filling in
 defaults, as the library validates (Draft4Validator, no format checker, payload untouched).
@@ -11,7 +11,7 @@ defaults, as the library validates (Draft4Validator, no format checker, payload 
 For three OCPP 1.6 frames (RemoteStartTransaction and SetChargingProfile calls,
 GetCompositeSchedule results) the library first round-trips the payload through JSON to read
 its floats as Decimals, so that a limit of 21.4 passes `multipleOf: 0.1`. That round trip is a
-quarter of what a RemoteStartTransaction costs to send; `validate_payload` skips it when the
+large part of what a RemoteStartTransaction costs to send; `validate_payload` skips it when the
 payload holds no float at all, where it changes nothing (an integer is a multiple of 0.1 either
 way). Anything the compiled check refuses still goes the library's whole way.
 """

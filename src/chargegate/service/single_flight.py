@@ -1,8 +1,8 @@
 """Concurrent lookups of one key share one call.
 
 Why: the peer caches (service/parties.py) expire every few seconds, and under load every
-request in flight missed at once and ran the same database lookup (profiled at 200 commands
-in flight: 4 % of the process in ORM sessions, all for the same one or two rows). Written here
+request in flight would miss at once and run the same lookup
+(docs/performance.md#single-flight-peer-lookups). Written here
 because the caches are ours (their lifetimes, cleared on registration changes); the one
 library that coalesces calls (async-lru) would bring its own cache and rules with it.
 """

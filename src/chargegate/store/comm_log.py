@@ -79,12 +79,9 @@ def parse_frame(raw: str) -> tuple[str, str | None, str | None, Any]:
 class CommunicationLog:
     """Holds frames and inserts them in batches, so logging never waits on the database.
 
-    A batch waits `linger` seconds after its first frame for others to join it. Without that,
-    at a few hundred commands a second each frame or two had a write of its own (a trip to
-    aiosqlite's thread and back, a commit): at 1 command in flight, 335 -> 396 commands/s and
-    2.27 -> 1.66 ms of gateway CPU per command; at 50 in flight about 8 % less CPU per command
-    (alternating runs, SQLite). The operator's API flushes before it reads, so nothing it
-    lists is late."""
+    A batch waits `linger` seconds after its first frame for others to join it, so that at low
+    load frames share their writes (docs/performance.md#communication-log-batches). The
+    operator's API flushes before it reads, so nothing it lists is late."""
 
     def __init__(
         self,

@@ -85,7 +85,7 @@ def _ping_when_idle(engine: Engine, after: float) -> None:
     """Liveness check of pooled connections, only for those that sat idle.
 
     Why not pool_pre_ping: it pings on every checkout, one extra round trip per transaction
-    (about a tenth of a command's CPU on PostgreSQL, profiled at 50 in flight). A connection
+    (docs/performance.md#postgresql-connections). A connection
     checked in moments ago is as alive as a ping would show; one idle for `after` seconds may
     have been dropped (a database restart, a proxy's idle timeout), so it is pinged, and a dead
     one is replaced, as pre-ping would (SQLAlchemy's pessimistic-disconnect recipe)."""

@@ -114,10 +114,9 @@ class Command(Base):
 
     __tablename__ = "commands"
     # Only pending commands, by deadline: what the sweeper looks for. Resolved ones, nearly
-    # every row, leave it, so it stays a few pages however long the table grows; and the
-    # resolving UPDATE (`id = ? AND state = ?`, bound) cannot take it for the primary key, as
-    # PostgreSQL's plan for it did on a table not analyzed yet (index (state, deadline): every
-    # pending row scanned per command).
+    # every row, leave it, so it stays a few pages however long the table grows, and the
+    # resolving UPDATE (`id = ? AND state = ?`, bound) cannot mistake it for a way to the
+    # primary key (docs/performance.md#pending-deadline-index).
     __table_args__ = (
         Index(
             "ix_commands_pending_deadline",

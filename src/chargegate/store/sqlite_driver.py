@@ -2,9 +2,9 @@
 statement instead of four.
 
 SQLAlchemy's adapter opens a cursor, executes, fetches and closes it as four separate awaits,
-each a round trip to aiosqlite's worker thread (queue, thread wake-up, loop wake-up). Profiled
-under load, those trips were a fifth of a command's CPU, and since SQLite has one connection,
-each also holds every other transaction back. Here the whole statement runs as one function
+each a round trip to aiosqlite's worker thread (queue, thread wake-up, loop wake-up), and with
+one SQLite connection each also holds every other transaction back
+(docs/performance.md#sqlite-driver). Here the whole statement runs as one function
 on that thread. Like SQLAlchemy's own adapter, this uses aiosqlite's `_execute` and `_conn`;
 the rest (dialect, types, pooling, errors) is SQLAlchemy's, unchanged.
 """

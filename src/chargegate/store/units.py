@@ -6,8 +6,8 @@ A unit is written once and runs on either engine, its statements compiled once b
 the event loop's own thread: one trip for the statements, the Python between them and the
 commit, shared by the units that queued meanwhile (see `Units`). On PostgreSQL (asyncpg) it is
 one asyncpg transaction on a pooled connection, each statement awaited through SQLAlchemy's
-greenlet bridge, as SQLAlchemy's own adapter does; profiled at 50 in flight, SQLAlchemy's
-execution layer on that path cost more CPU than everything else a command does. Any other driver
+greenlet bridge, as SQLAlchemy's own adapter does, skipping SQLAlchemy's execution layer
+(docs/performance.md#postgresql-units-on-asyncpg). Any other driver
 goes through SQLAlchemy (`run_sync`). A unit must not await and must not touch anything but its
 executor and its arguments.
 
@@ -73,9 +73,8 @@ def atomic_alone(unit: F) -> F:
 
 def bulk(unit: F) -> F:
     """Marks a unit that may write hundreds of rows (the communication log's batches): on
-    SQLite its trip runs on aiosqlite's thread, as every trip once did, so that it does not hold
-    up the event loop (measured with 5,000 idle stations: heartbeat p95 7.7 ms with such trips
-    on the thread, 48 ms with them on the loop)."""
+    SQLite its trip runs on aiosqlite's thread so that it does not hold up the event loop
+    (docs/performance.md#bulk-units)."""
     unit.bulk = True  # type: ignore[attr-defined]
     return unit
 
@@ -224,14 +223,14 @@ class Units:
 
     The trip runs on the event loop's thread, not on aiosqlite's: a trip is a few statements on
     a local file, and with synchronous=NORMAL its commit appends to the WAL without fsync, so it
-    costs less than the hand-over between threads it replaces (measured: 4 % of a command's
-    CPU). What may take long is kept off the loop: a trip with a `bulk` unit, and one that finds
-    the write lock held by another process (a CLI command), run on aiosqlite's thread, and the
-    WAL is checkpointed at most every `CHECKPOINT_EVERY` seconds from a connection of its own in
-    a worker thread, while trips go on (measured at 50 in flight: about 1,000 pages every 0.2 s,
-    20-30 ms each, which SQLite would otherwise copy inside a commit, on the loop). SQLite's own
-    auto-checkpoint stays on: past 1,000 pages a commit still checkpoints what is left, which
-    lets the WAL start over.
+    costs less than the hand-over between threads it replaces
+    (docs/performance.md#sqlite-trips-on-the-event-loop). What may take long is kept off the
+    loop: a trip with a `bulk` unit, and one that finds the write lock held by another process (a
+    CLI command), run on aiosqlite's thread, and the WAL is checkpointed at most every
+    `CHECKPOINT_EVERY` seconds from a connection of its own in a worker thread, while trips go
+    on, so that SQLite does not copy it inside a commit on the loop
+    (docs/performance.md#wal-checkpoints). SQLite's own auto-checkpoint stays on: past 1,000
+    pages a commit still checkpoints what is left, which lets the WAL start over.
     """
 
     # Seconds between checkpoints while units write.
@@ -287,10 +286,9 @@ class Units:
             self._idle.pop()[0].close()
 
     async def _run_asyncpg(self, unit: Unit[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        # First come, first served. The pool's own queue lets a newcomer take a connection
-        # just checked in ahead of those already waiting (asyncio.Queue wakes a waiter, which
-        # then finds it taken): at 200 commands in flight on PostgreSQL, the checkout wait was
-        # 0.1 ms at p50 and 1.1-2.3 s at p99, most of the commands' p99.
+        # First come, first served: the pool's own queue lets a newcomer take a connection just
+        # checked in ahead of those already waiting (asyncio.Queue wakes a waiter, which then
+        # finds it taken; docs/performance.md#postgresql-connections).
         async with self._turns:
             proxied = await self._held_connection()
             connection: Any = proxied.driver_connection
@@ -333,9 +331,9 @@ class Units:
 
     async def _held_connection(self) -> Any:
         """A connection units keep between them (the most recently used first), or one from
-        the pool. Profiled at 50 in flight, the pool's checkout and check-in around each unit
-        were 8 % of the process's CPU. One idle longer than the pool would trust without a
-        ping goes back to the pool, whose checkout pings it (store/db.py)."""
+        the pool, saving a checkout and check-in around each unit
+        (docs/performance.md#postgresql-connections). One idle longer than the pool would
+        trust without a ping goes back to the pool, whose checkout pings it (store/db.py)."""
         while self._idle:
             proxied, since = self._idle.pop()
             if time.monotonic() - since < self._trusted_for:
@@ -471,8 +469,8 @@ def _unit_connections(engine: AsyncEngine) -> int:
 
 def _by_trip(batch: list[_Queued]) -> list[list[_Queued]]:
     """The units waiting, as trips: those on the loop, then the `bulk` ones off it. Together,
-    one bulk unit would take every command's unit off the loop with it (profiled at 300 cmd/s:
-    the communication log's inserts, queued a few frames at a time, took most trips there)."""
+    one bulk unit would take every command's unit off the loop with it
+    (docs/performance.md#bulk-units)."""
     plain = [queued for queued in batch if not getattr(queued.unit, "bulk", False)]
     if len(plain) == len(batch):
         return [batch]

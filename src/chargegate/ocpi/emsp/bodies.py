@@ -30,7 +30,7 @@ def token_object(
     raw = token.raw
     last_updated = raw.get("last_updated") or ocpi_datetime(now)
     if version == "2.1.1":
-        # Field order as in GIREVE's example (seed 001 5.4.1).
+        # Field order as in GIREVE's published StartSession example (docs/decisions.md#gireve-iop).
         body: dict[str, Any] = {
             "uid": token.uid,
             "type": token.type if token.type in _TOKEN_TYPES_211 else "OTHER",

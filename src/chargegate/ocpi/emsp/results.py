@@ -81,5 +81,5 @@ async def post_result(
             http_status=404,
             headers=headers,
         ) from None
-    # GIREVE's answer to the callback (seed 001 5.4.2): `data: {}`.
+    # GIREVE's published answer to a callback: `data: {}` (docs/decisions.md#emsp-results).
     return ocpi_response({}, message=note, headers=headers)

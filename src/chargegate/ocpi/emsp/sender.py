@@ -34,7 +34,7 @@ def display_text(value: Any) -> str | None:
 
 def read_answer(status: int, body: Any) -> CpoAnswer:
     """The envelope's status_code and the CommandResponse in `data`: an object, or the bare enum
-    string some 2.1.1 peers send (the 2.1.1 tag's wording; facts §1.6)."""
+    string some 2.1.1 peers send (docs/decisions.md#emsp-results)."""
     if not isinstance(body, dict) or "status_code" not in body:
         return CpoAnswer(failure=f"CPO answered HTTP {status} without an OCPI envelope")
     code = body.get("status_code")
