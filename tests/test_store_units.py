@@ -674,6 +674,37 @@ async def test_frames_waiting_out_the_linger_are_written_when_the_log_stops(stor
     assert logged == ["CALL", "CALLRESULT"]
 
 
+async def test_flush_waits_for_the_batch_the_writer_has_taken(store: Store) -> None:
+    """A batch the writer task took off the queue but has not committed is part of what
+    `flush` promises readable (the operator API flushes before listing frames)."""
+    run = store.units.run
+    taken, release = asyncio.Event(), asyncio.Event()
+
+    async def held(unit: Any, *args: Any, **kwargs: Any) -> Any:
+        if unit is comm_log._insert_frames:
+            taken.set()
+            await release.wait()
+        return await run(unit, *args, **kwargs)
+
+    store.units.run = held  # type: ignore[method-assign]
+    log = comm_log.CommunicationLog(store.units, linger=0)
+    log.start()
+    try:
+        log.record("CP-1", "IN", _heartbeat_call(1), {})
+        await asyncio.wait_for(taken.wait(), 5)  # the writer holds the frame, uncommitted
+        flushing = asyncio.create_task(log.flush())
+        await asyncio.sleep(0)
+        assert not flushing.done()  # nothing queued, but a write is under way
+        release.set()
+        await asyncio.wait_for(flushing, 5)
+        async with store.sessions() as s:
+            logged = await s.scalar(select(func.count()).select_from(OcppMessage))
+        assert logged == 1
+    finally:
+        release.set()
+        await log.stop()
+
+
 async def test_acknowledgements_within_the_linger_share_one_update(store: Store) -> None:
     ids = await _decided(store, "c-ack")
     updates = _runs_of(store, command_sql.mark_delivered)

@@ -100,6 +100,9 @@ class CommunicationLog:
         self._batch_size = batch_size
         self._linger = linger
         self._task: asyncio.Task[None] | None = None
+        # Held while a batch is written, so that `flush` also waits for a batch the writer
+        # task has already taken off the queue but not yet committed.
+        self._writing = asyncio.Lock()
 
     def record(
         self, station_id: str, direction: str, raw: str, action_of_call: dict[str, str]
@@ -147,8 +150,12 @@ class CommunicationLog:
         await self.flush()
 
     async def flush(self) -> None:
+        """Write what is queued and wait for a write under way: every frame recorded before
+        the call is readable after it."""
         while self._frames:
             await self._write(self._drain())
+        async with self._writing:
+            pass
 
     def _drain(self) -> list[Frame]:
         batch, self._frames = self._frames[: self._batch_size], self._frames[self._batch_size :]
@@ -186,7 +193,8 @@ class CommunicationLog:
         ]
         # A unit (one executemany, one trip on SQLite): the ORM's bulk insert, and even Core's
         # per-row parameter building, cost more CPU than the rows themselves.
-        await self._units.run(_insert_frames, rows)
+        async with self._writing:
+            await self._units.run(_insert_frames, rows)
 
 
 @bulk
