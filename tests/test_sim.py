@@ -10,23 +10,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from ocpp.exceptions import InternalError, OCPPError
-from ocpp.exceptions import NotImplementedError as OcppNotImplementedError
+from ocpp.exceptions import OCPPError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result, datatypes, enums
 from websockets.asyncio.server import ServerConnection
-from websockets.typing import Subprotocol
 
 from chargegate.sim import Behaviour, Script, SimulatedStation16, run_fleet
 from chargegate.sim import cli as sim_cli
 from chargegate.sim.script import CSMS_ACTIONS, STATUS_ANSWERS, status_for
 
+from .support import sim_scenarios
 from .support.fake_csms import (
     QUIET_HEARTBEAT,
-    CsmsRecorder,
     FakeCsms,
-    booting_stations,
-    check_reconnects,
+    RecordingCsms,
+    connect_fixture,  # noqa: F401  (the `connect` fixture)
     serving,
     sim_parser,
 )
@@ -34,40 +32,22 @@ from .support.fake_csms import (
 BLOCKED_TAG = "BLOCKED"
 
 
-def now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
 def in_minutes(minutes: float) -> str:
     return (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat()
 
 
-class Csms16(CsmsRecorder, ChargePoint):
-    """Server side of one station connection: answers like a permissive CSMS, records all."""
+class Csms16(RecordingCsms, ChargePoint):
+    """Server side of one OCPP 1.6J connection: records all, answers like a permissive CSMS
+    (every idTag but BLOCKED_TAG accepted)."""
+
+    RESULTS = call_result
 
     def __init__(self, station_id: str, connection: ServerConnection, tx_ids: Any) -> None:
         # Generous: a loaded CI machine once took longer than 0.5 s to answer a ReserveNow;
         # tests that expect silence bound their own wait (asyncio.wait_for).
         ChargePoint.__init__(self, station_id, connection, response_timeout=10)
-        CsmsRecorder.__init__(self)
+        RecordingCsms.__init__(self)
         self._tx_ids = tx_ids
-
-    @on(enums.Action.boot_notification)
-    def on_boot_notification(self, **payload: Any) -> call_result.BootNotification:
-        self._got(enums.Action.boot_notification, payload)
-        return call_result.BootNotification(
-            current_time=now(), interval=300, status=enums.RegistrationStatus.accepted
-        )
-
-    @on(enums.Action.status_notification)
-    def on_status_notification(self, **payload: Any) -> call_result.StatusNotification:
-        self._got(enums.Action.status_notification, payload)
-        return call_result.StatusNotification()
-
-    @on(enums.Action.heartbeat)
-    def on_heartbeat(self, **payload: Any) -> call_result.Heartbeat:
-        self._got(enums.Action.heartbeat, payload)
-        return call_result.Heartbeat(current_time=now())
 
     def _tag_info(self, id_tag: str) -> datatypes.IdTagInfo:
         status = (
@@ -84,16 +64,6 @@ class Csms16(CsmsRecorder, ChargePoint):
             transaction_id=next(self._tx_ids), id_tag_info=self._tag_info(payload["id_tag"])
         )
 
-    @on(enums.Action.stop_transaction)
-    def on_stop_transaction(self, **payload: Any) -> call_result.StopTransaction:
-        self._got(enums.Action.stop_transaction, payload)
-        return call_result.StopTransaction()
-
-    @on(enums.Action.meter_values)
-    def on_meter_values(self, **payload: Any) -> call_result.MeterValues:
-        self._got(enums.Action.meter_values, payload)
-        return call_result.MeterValues()
-
     @on(enums.Action.authorize)
     def on_authorize(self, **payload: Any) -> call_result.Authorize:
         self._got(enums.Action.authorize, payload)
@@ -103,19 +73,14 @@ class Csms16(CsmsRecorder, ChargePoint):
 @pytest.fixture
 async def csms() -> AsyncIterator[FakeCsms[Csms16]]:
     tx_ids = itertools.count(1001)
-    fake = FakeCsms(lambda station_id, ws: Csms16(station_id, ws, tx_ids))
-    async with serving(fake, Subprotocol("ocpp1.6")) as served:
+    fake = FakeCsms(
+        lambda station_id, ws: Csms16(station_id, ws, tx_ids), SimulatedStation16, "CP-1"
+    )
+    async with serving(fake) as served:
         yield served
 
 
 StationFactory = Callable[..., Awaitable[tuple[SimulatedStation16, Csms16]]]
-
-
-@pytest.fixture
-async def connect(csms: FakeCsms[Csms16]) -> AsyncIterator[StationFactory]:
-    """Boot a station against the fake CSMS; returns it and the CSMS side of its connection."""
-    async with booting_stations(csms, SimulatedStation16, "CP-1") as factory:
-        yield factory
 
 
 # -- boot, statuses, heartbeats ---------------------------------------------------------------
@@ -196,43 +161,28 @@ async def test_each_scripted_behaviour_gives_its_status(
     assert station.received[-1][0] == action
 
 
-@pytest.mark.parametrize(
-    ("behaviour", "error"),
-    [("call_error", InternalError), ("not_implemented", OcppNotImplementedError)],
-)
+@pytest.mark.parametrize(("behaviour", "error"), sim_scenarios.CALL_ERRORS)
 @pytest.mark.parametrize("action", ["RemoteStartTransaction", "GetConfiguration", "DataTransfer"])
 async def test_scripted_call_errors(
     connect: StationFactory, action: str, behaviour: str, error: type[OCPPError]
 ) -> None:
     station, cp = await connect()
-    station.script.set(action, behaviour)
     request: Any = {
         "RemoteStartTransaction": call.RemoteStartTransaction(id_tag="TAG-1"),
         "GetConfiguration": call.GetConfiguration(),
         "DataTransfer": call.DataTransfer(vendor_id="acme"),
     }[action]
 
-    with pytest.raises(error):
-        await cp.call(request, suppress=False)
-
-    assert [name for name, _ in station.received] == [action]
-    assert station.transactions == {}
+    await sim_scenarios.check_call_error(station, cp, action, behaviour, error, request)
 
 
 async def test_silent_drops_only_that_call(connect: StationFactory) -> None:
     station, cp = await connect()
-    station.script.set("RemoteStartTransaction", "silent")
+    request = call.RemoteStartTransaction(id_tag="TAG-1")
 
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(cp.call(call.RemoteStartTransaction(id_tag="TAG-1")), 0.2)
-
-    # Frames after the dropped one are still handled, both directions.
-    cleared = await cp.call(call.ClearCache(), suppress=False)
-    assert cleared.status == "Accepted"
-    assert await station.send_heartbeat()
-    assert station.connected
-    assert [name for name, _ in station.received] == ["RemoteStartTransaction", "ClearCache"]
-    assert station.transactions == {}
+    await sim_scenarios.check_silent_drops_only_that_call(
+        station, cp, "RemoteStartTransaction", request, call.ClearCache()
+    )
 
 
 async def test_scripted_behaviour_for_a_number_of_calls(connect: StationFactory) -> None:
@@ -246,20 +196,11 @@ async def test_scripted_behaviour_for_a_number_of_calls(connect: StationFactory)
 
 async def test_disconnect_closes_the_socket_without_answer(connect: StationFactory) -> None:
     station, cp = await connect()
-    station.script.set("ReserveNow", "disconnect")
     request = call.ReserveNow(
         connector_id=1, expiry_date=in_minutes(10), id_tag="TAG-1", reservation_id=3
     )
-    pending = asyncio.create_task(cp.call(request, suppress=False))
 
-    await asyncio.wait_for(cp.closed.wait(), 1.0)
-    await asyncio.wait_for(station.wait_closed(), 1.0)
-
-    assert not pending.done()  # no answer came before the close
-    pending.cancel()
-    assert not station.connected
-    assert not station.ready.is_set()
-    assert station.reservations == {}
+    await sim_scenarios.check_disconnect_without_answer(station, cp, "ReserveNow", request)
 
 
 # -- what the station does after accepting ---------------------------------------------------
@@ -656,14 +597,13 @@ async def test_run_reconnects_and_boots_again(csms: FakeCsms[Csms16]) -> None:
     script.set("ClearCache", "disconnect", times=1)
     station = SimulatedStation16("CP-RE", csms.url, script=script, heartbeat_interval=60)
 
-    await check_reconnects(csms, station, call.ClearCache(), connector_id=2)
+    await sim_scenarios.check_reconnects(csms, station, call.ClearCache(), connector_id=2)
 
 
 async def test_station_as_context_manager(csms: FakeCsms[Csms16]) -> None:
-    async with SimulatedStation16("CP-CTX", csms.url, heartbeat_interval=60) as station:
-        assert station.ready.is_set()
-        session = await csms.session("CP-CTX")
-    await asyncio.wait_for(session.closed.wait(), 1.0)
+    station = SimulatedStation16("CP-CTX", csms.url, heartbeat_interval=60)
+
+    await sim_scenarios.check_context_manager(csms, station)
 
 
 def test_cli_parses_answers() -> None:

@@ -12,12 +12,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from ocpp.exceptions import InternalError, OCPPError
 from ocpp.exceptions import NotImplementedError as OcppNotImplementedError
+from ocpp.exceptions import OCPPError
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call, call_result, datatypes, enums
 from websockets.asyncio.server import ServerConnection
-from websockets.typing import Subprotocol
 
 from chargegate.sim import Behaviour, Script, SimulatedStation201, run_fleet
 from chargegate.sim import cli as sim_cli
@@ -28,22 +27,17 @@ from chargegate.sim.script import (
     status_for,
 )
 
+from .support import sim_scenarios
 from .support.fake_csms import (
     QUIET_HEARTBEAT,
-    CsmsRecorder,
     FakeCsms,
-    booting_stations,
-    check_reconnects,
+    RecordingCsms,
+    connect_fixture,  # noqa: F401  (the `connect` fixture)
     serving,
     sim_parser,
 )
 
 BLOCKED_TOKEN = "BLOCKED"
-SUBPROTOCOL = Subprotocol("ocpp2.0.1")
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 def in_minutes(minutes: float) -> str:
@@ -89,29 +83,15 @@ def energy(event: dict[str, Any]) -> float:
     return value
 
 
-class Csms201(CsmsRecorder, ChargePoint):
-    """Server side of one station connection: answers like a permissive CSMS, records all."""
+class Csms201(RecordingCsms, ChargePoint):
+    """Server side of one OCPP 2.0.1 connection: records all, answers like a permissive CSMS
+    (every idToken but BLOCKED_TOKEN accepted)."""
+
+    RESULTS = call_result
 
     def __init__(self, station_id: str, connection: ServerConnection) -> None:
         ChargePoint.__init__(self, station_id, connection, response_timeout=0.5)
-        CsmsRecorder.__init__(self)
-
-    @on(enums.Action.boot_notification)
-    def on_boot_notification(self, **payload: Any) -> call_result.BootNotification:
-        self._got(enums.Action.boot_notification, payload)
-        return call_result.BootNotification(
-            current_time=now(), interval=300, status=enums.RegistrationStatusEnumType.accepted
-        )
-
-    @on(enums.Action.status_notification)
-    def on_status_notification(self, **payload: Any) -> call_result.StatusNotification:
-        self._got(enums.Action.status_notification, payload)
-        return call_result.StatusNotification()
-
-    @on(enums.Action.heartbeat)
-    def on_heartbeat(self, **payload: Any) -> call_result.Heartbeat:
-        self._got(enums.Action.heartbeat, payload)
-        return call_result.Heartbeat(current_time=now())
+        RecordingCsms.__init__(self)
 
     def _token_info(self, id_token: dict[str, Any]) -> datatypes.IdTokenInfoType:
         status = (
@@ -133,36 +113,14 @@ class Csms201(CsmsRecorder, ChargePoint):
         self._got(enums.Action.authorize, payload)
         return call_result.Authorize(id_token_info=self._token_info(payload["id_token"]))
 
-    @on(enums.Action.notify_report)
-    def on_notify_report(self, **payload: Any) -> call_result.NotifyReport:
-        self._got(enums.Action.notify_report, payload)
-        return call_result.NotifyReport()
-
-    @on(enums.Action.reservation_status_update)
-    def on_reservation_status_update(self, **payload: Any) -> call_result.ReservationStatusUpdate:
-        self._got(enums.Action.reservation_status_update, payload)
-        return call_result.ReservationStatusUpdate()
-
-    @on(enums.Action.meter_values)
-    def on_meter_values(self, **payload: Any) -> call_result.MeterValues:
-        self._got(enums.Action.meter_values, payload)
-        return call_result.MeterValues()
-
 
 @pytest.fixture
 async def csms() -> AsyncIterator[FakeCsms[Csms201]]:
-    async with serving(FakeCsms(Csms201), SUBPROTOCOL) as served:
+    async with serving(FakeCsms(Csms201, SimulatedStation201, "CS-1")) as served:
         yield served
 
 
 StationFactory = Callable[..., Awaitable[tuple[SimulatedStation201, Csms201]]]
-
-
-@pytest.fixture
-async def connect(csms: FakeCsms[Csms201]) -> AsyncIterator[StationFactory]:
-    """Boot a station against the fake CSMS; returns it and the CSMS side of its connection."""
-    async with booting_stations(csms, SimulatedStation201, "CS-1") as factory:
-        yield factory
 
 
 # -- boot, statuses, heartbeats ---------------------------------------------------------------
@@ -276,16 +234,12 @@ async def test_each_scripted_behaviour_gives_its_status(
     assert station.received[-1][0] == action
 
 
-@pytest.mark.parametrize(
-    ("behaviour", "error"),
-    [("call_error", InternalError), ("not_implemented", OcppNotImplementedError)],
-)
+@pytest.mark.parametrize(("behaviour", "error"), sim_scenarios.CALL_ERRORS)
 @pytest.mark.parametrize("action", ["RequestStartTransaction", "GetVariables", "DataTransfer"])
 async def test_scripted_call_errors(
     connect: StationFactory, action: str, behaviour: str, error: type[OCPPError]
 ) -> None:
     station, cp = await connect()
-    station.script.set(action, behaviour)
     request: Any = {
         "RequestStartTransaction": call.RequestStartTransaction(
             id_token=token(), remote_start_id=1
@@ -294,11 +248,7 @@ async def test_scripted_call_errors(
         "DataTransfer": call.DataTransfer(vendor_id="acme"),
     }[action]
 
-    with pytest.raises(error):
-        await cp.call(request, suppress=False)
-
-    assert [name for name, _ in station.received] == [action]
-    assert station.transactions == {}
+    await sim_scenarios.check_call_error(station, cp, action, behaviour, error, request)
 
 
 async def test_unscripted_unhandled_action_is_not_implemented(connect: StationFactory) -> None:
@@ -312,20 +262,11 @@ async def test_unscripted_unhandled_action_is_not_implemented(connect: StationFa
 
 async def test_silent_drops_only_that_call(connect: StationFactory) -> None:
     station, cp = await connect()
-    station.script.set("RequestStartTransaction", "silent")
+    request = call.RequestStartTransaction(id_token=token(), remote_start_id=5)
 
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(
-            cp.call(call.RequestStartTransaction(id_token=token(), remote_start_id=5)), 0.2
-        )
-
-    # Frames after the dropped one are still handled, both directions.
-    cleared = await cp.call(call.ClearCache(), suppress=False)
-    assert cleared.status == "Accepted"
-    assert await station.send_heartbeat()
-    assert station.connected
-    assert [name for name, _ in station.received] == ["RequestStartTransaction", "ClearCache"]
-    assert station.transactions == {}
+    await sim_scenarios.check_silent_drops_only_that_call(
+        station, cp, "RequestStartTransaction", request, call.ClearCache()
+    )
 
 
 async def test_scripted_behaviour_for_a_number_of_calls(connect: StationFactory) -> None:
@@ -339,18 +280,9 @@ async def test_scripted_behaviour_for_a_number_of_calls(connect: StationFactory)
 
 async def test_disconnect_closes_the_socket_without_answer(connect: StationFactory) -> None:
     station, cp = await connect()
-    station.script.set("ReserveNow", "disconnect")
     request = call.ReserveNow(id=3, expiry_date_time=in_minutes(10), id_token=token(), evse_id=1)
-    pending = asyncio.create_task(cp.call(request, suppress=False))
 
-    await asyncio.wait_for(cp.closed.wait(), 1.0)
-    await asyncio.wait_for(station.wait_closed(), 1.0)
-
-    assert not pending.done()  # no answer came before the close
-    pending.cancel()
-    assert not station.connected
-    assert not station.ready.is_set()
-    assert station.reservations == {}
+    await sim_scenarios.check_disconnect_without_answer(station, cp, "ReserveNow", request)
 
 
 # -- remote start and stop -------------------------------------------------------------------
@@ -1101,14 +1033,13 @@ async def test_run_reconnects_and_boots_again(csms: FakeCsms[Csms201]) -> None:
     script.set("ClearCache", "disconnect", times=1)
     station = SimulatedStation201("CS-RE", csms.url, script=script, heartbeat_interval=60)
 
-    await check_reconnects(csms, station, call.ClearCache(), evse_id=2)
+    await sim_scenarios.check_reconnects(csms, station, call.ClearCache(), evse_id=2)
 
 
 async def test_station_as_context_manager(csms: FakeCsms[Csms201]) -> None:
-    async with SimulatedStation201("CS-CTX", csms.url, heartbeat_interval=60) as station:
-        assert station.ready.is_set()
-        session = await csms.session("CS-CTX")
-    await asyncio.wait_for(session.closed.wait(), 1.0)
+    station = SimulatedStation201("CS-CTX", csms.url, heartbeat_interval=60)
+
+    await sim_scenarios.check_context_manager(csms, station)
 
 
 def test_cli_parses_201_answers() -> None:

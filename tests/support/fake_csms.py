@@ -1,7 +1,8 @@
 """A minimal CSMS over real sockets for the station simulator tests, whatever the OCPP version.
 
 Each test module gives the server side of one connection (a versioned `ocpp` ChargePoint that
-also derives from `CsmsRecorder`); the rest here is the same for OCPP 1.6J and 2.0.1.
+also derives from `RecordingCsms`) and a `csms` fixture serving a FakeCsms; it imports the
+`connect` fixture (`connect_fixture`) from here. The rest here is the same for OCPP 1.6J and 2.0.1.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from datetime import UTC, datetime
+from types import ModuleType
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+import pytest
+from ocpp.routing import on
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
-from websockets.typing import Subprotocol
 
 from chargegate.sim import cli as sim_cli
 from chargegate.sim.base import SimulatedStationBase
@@ -24,8 +28,18 @@ from chargegate.sim.base import SimulatedStationBase
 QUIET_HEARTBEAT = 60.0
 
 
-class CsmsRecorder:
-    """Everything the station sent on one connection, in order, and waits on its arrival."""
+def now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class RecordingCsms:
+    """Everything the station sent on one connection, in order, and waits on its arrival.
+
+    Answers as any CSMS would, in the version of `RESULTS`: a BootNotification is accepted,
+    Heartbeat gets the time, and messages whose answer carries nothing get it empty."""
+
+    # The `ocpp.vXX.call_result` module of the connection's OCPP version.
+    RESULTS: ClassVar[ModuleType]
 
     def __init__(self) -> None:
         self.messages: list[tuple[str, dict[str, Any]]] = []
@@ -68,24 +82,66 @@ class CsmsRecorder:
                         return payload
                 await arrival.wait()
 
+    @on("BootNotification")
+    def on_boot_notification(self, **payload: Any) -> Any:
+        self._got("BootNotification", payload)
+        return self.RESULTS.BootNotification(current_time=now(), interval=300, status="Accepted")
+
+    @on("StatusNotification")
+    def on_status_notification(self, **payload: Any) -> Any:
+        self._got("StatusNotification", payload)
+        return self.RESULTS.StatusNotification()
+
+    @on("Heartbeat")
+    def on_heartbeat(self, **payload: Any) -> Any:
+        self._got("Heartbeat", payload)
+        return self.RESULTS.Heartbeat(current_time=now())
+
+    # Messages answered with an empty result; one only an OCPP version has never arrives on
+    # the other's connection.
+
+    @on("MeterValues")
+    def on_meter_values(self, **payload: Any) -> Any:
+        self._got("MeterValues", payload)
+        return self.RESULTS.MeterValues()
+
+    @on("StopTransaction")
+    def on_stop_transaction(self, **payload: Any) -> Any:
+        self._got("StopTransaction", payload)
+        return self.RESULTS.StopTransaction()
+
+    @on("NotifyReport")
+    def on_notify_report(self, **payload: Any) -> Any:
+        self._got("NotifyReport", payload)
+        return self.RESULTS.NotifyReport()
+
+    @on("ReservationStatusUpdate")
+    def on_reservation_status_update(self, **payload: Any) -> Any:
+        self._got("ReservationStatusUpdate", payload)
+        return self.RESULTS.ReservationStatusUpdate()
+
 
 class CsmsSession(Protocol):
-    """What FakeCsms needs of the server side of a connection."""
+    """What FakeCsms and the scenarios below need of the server side of a connection."""
 
     id: str
     closed: asyncio.Event
 
     async def start(self) -> None: ...
 
+    async def call(self, payload: Any, suppress: bool = True) -> Any: ...
+
 
 SessionT = TypeVar("SessionT", bound=CsmsSession)
-StationT = TypeVar("StationT", bound=SimulatedStationBase)
 
 
 @dataclass
 class FakeCsms(Generic[SessionT]):
     # Builds the server side of a connection from the station id and the socket.
     new_session: Callable[[str, ServerConnection], SessionT]
+    # The simulator class the `connect` fixture boots, and the id it gives by default.
+    station_class: type[SimulatedStationBase]
+    default_station_id: str
     url: str = ""
     # The newest connection per station id, and all of them in order of arrival.
     sessions: dict[str, SessionT] = field(default_factory=dict)
@@ -120,37 +176,35 @@ class FakeCsms(Generic[SessionT]):
 
 
 @asynccontextmanager
-async def serving(
-    fake: FakeCsms[SessionT], subprotocol: Subprotocol
-) -> AsyncIterator[FakeCsms[SessionT]]:
-    """`fake` listening on a free loopback port, its `url` set, for as long as the block lasts."""
-    async with serve(fake.handler, "127.0.0.1", 0, subprotocols=[subprotocol]) as server:
+async def serving(fake: FakeCsms[SessionT]) -> AsyncIterator[FakeCsms[SessionT]]:
+    """`fake` listening on a free loopback port, its `url` set, for as long as the block lasts;
+    it speaks only the subprotocol of its station class."""
+    subprotocols = [fake.station_class.SUBPROTOCOL]
+    async with serve(fake.handler, "127.0.0.1", 0, subprotocols=subprotocols) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         fake.url = f"ws://127.0.0.1:{port}/ocpp"
         yield fake
 
 
-@asynccontextmanager
-async def booting_stations(
-    csms: FakeCsms[SessionT], station_class: type[StationT], default_id: str
-) -> AsyncIterator[Callable[..., Awaitable[tuple[StationT, SessionT]]]]:
-    """A factory that boots a station against `csms` and returns it with the CSMS side of its
-    connection; every station it booted is closed when the block ends."""
-    started: list[StationT] = []
+@pytest.fixture(name="connect")
+async def connect_fixture(
+    csms: FakeCsms[Any],
+) -> AsyncIterator[Callable[..., Awaitable[tuple[Any, Any]]]]:
+    """Boot a station against the test module's `csms` fixture; returns it and the CSMS side
+    of its connection. Every station it booted is closed at the end of the test."""
+    started: list[SimulatedStationBase] = []
 
-    async def factory(station_id: str = default_id, **options: Any) -> tuple[StationT, SessionT]:
+    async def factory(station_id: str = csms.default_station_id, **options: Any) -> tuple[Any, Any]:
         options.setdefault("heartbeat_interval", QUIET_HEARTBEAT)
         options.setdefault("response_timeout", 1.0)
-        station = station_class(station_id, csms.url, **options)
+        station = csms.station_class(station_id, csms.url, **options)
         started.append(station)
         await asyncio.wait_for(station.connect_and_boot(), 1.0)
         return station, await csms.session(station_id)
 
-    try:
-        yield factory
-    finally:
-        for station in started:
-            await station.close()
+    yield factory
+    for station in started:
+        await station.close()
 
 
 def sim_parser() -> argparse.ArgumentParser:
@@ -158,29 +212,3 @@ def sim_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chargegate")
     sim_cli.add_parser(parser.add_subparsers(dest="command"))
     return parser
-
-
-async def check_reconnects(
-    csms: FakeCsms[Any], station: SimulatedStationBase, clear_cache: Any, **last_status: Any
-) -> None:
-    """Run `station`, scripted to disconnect on its first ClearCache (`clear_cache`, the
-    version's request), and check that it boots again on a new connection and answers there.
-
-    `last_status` matches the last StatusNotification of a boot."""
-    running = asyncio.create_task(station.run(reconnect_delay=0.01))
-    try:
-        first = await csms.session(station.id)
-        await first.wait_for("StatusNotification", **last_status)
-        pending = asyncio.create_task(first.call(clear_cache))
-        await asyncio.wait_for(first.closed.wait(), 1.0)
-        pending.cancel()
-
-        second = await csms.session(station.id, nth=1)
-        await second.wait_for("BootNotification")
-        await second.wait_for("StatusNotification", **last_status)
-        result = await second.call(clear_cache, suppress=False)
-        assert result.status == "Accepted"
-    finally:
-        await station.close()
-        await asyncio.wait_for(running, 1.0)
-    assert not station.connected
