@@ -3,7 +3,6 @@ SQLite or PostgreSQL underneath."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,7 +17,8 @@ from chargegate.settings import Settings
 from chargegate.sim import SimulatedStation16
 
 from .support.emsp import FakeEmsp
-from .support.servers import LiveServer, bound_socket
+from .support.servers import LiveServer, bound_socket, running
+from .support.stations import station_factory
 
 REDIS_URL = os.environ.get("CHARGEGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get(
@@ -153,20 +153,14 @@ class Gateway:
 
 @pytest.fixture
 async def gateway(database_url: str) -> AsyncIterator[Gateway]:
-    gw = await Gateway(database_url).start()
-    try:
+    async with running(Gateway(database_url)) as gw:
         yield gw
-    finally:
-        await gw.stop()
 
 
 @pytest.fixture
 async def emsp() -> AsyncIterator[FakeEmsp]:
-    peer = await FakeEmsp().start()
-    try:
+    async with running(FakeEmsp()) as peer:
         yield peer
-    finally:
-        await peer.stop()
 
 
 StationFactory = Callable[..., Awaitable[SimulatedStation16]]
@@ -175,21 +169,5 @@ StationFactory = Callable[..., Awaitable[SimulatedStation16]]
 @pytest.fixture
 async def stations(gateway: Gateway) -> AsyncIterator[StationFactory]:
     """Connect simulated OCPP 1.6J stations to the gateway; they are closed afterwards."""
-    started: list[SimulatedStation16] = []
-    tasks: list[asyncio.Task[None]] = []
-
-    async def connect(
-        station_id: str = "CP-001", connectors: int = 2, **kwargs: Any
-    ) -> SimulatedStation16:
-        station = SimulatedStation16(station_id, gateway.ws_url, connectors=connectors, **kwargs)
-        await station.connect_and_boot()
-        started.append(station)
-        return station
-
-    try:
+    async with station_factory(gateway.ws_url, SimulatedStation16, "CP-001") as connect:
         yield connect
-    finally:
-        for station in started:
-            await station.close()
-        for task in tasks:
-            task.cancel()

@@ -5,8 +5,8 @@ Session and CDR arriving at the eMSP linked to the command that started them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -154,97 +154,89 @@ async def test_start_and_stop_with_session_and_cdr_linked_to_the_start(pair: Pai
     assert [int(e["sse_id"]) for e in everything] == sorted(int(e["sse_id"]) for e in everything)
 
 
-# (what, station script, command, body, expected state, CPO answer, result per version)
-OUTCOMES: list[tuple[str, dict[str, str], str, Any, str, str, dict[str, str | None]]] = [
-    (
-        "start accepted",
-        {},
-        "START_SESSION",
-        lambda st: start(st, f"{st}-1"),
-        "RESULT",
-        "ACCEPTED",
-        {"2.1.1": "ACCEPTED", "2.2.1": "ACCEPTED"},
-    ),
-    (
+@dataclass(frozen=True)
+class Outcome:
+    """A command to a station scripted to answer `script`, and the state, the CPO's answer and
+    the CommandResult per OCPI version it must end with; `body` builds the command's body for
+    a station id."""
+
+    what: str
+    command: str
+    body: Callable[[str], dict[str, Any]]
+    results: tuple[str | None, str | None]  # in 2.1.1, in 2.2.1
+    script: dict[str, str] = field(default_factory=dict)
+    state: str = "RESULT"
+    answer: str = "ACCEPTED"
+
+    def result(self, version: str) -> str | None:
+        return self.results[0] if version == "2.1.1" else self.results[1]
+
+
+def _start(station_id: str) -> dict[str, Any]:
+    return start(station_id, f"{station_id}-1")
+
+
+def _unlock(station_id: str) -> dict[str, Any]:
+    return unlock(station_id, f"{station_id}-1")
+
+
+START, UNLOCK = "START_SESSION", "UNLOCK_CONNECTOR"
+# CommandResults the same in both versions.
+ACCEPTED, REJECTED, NOT_SUPPORTED = ("ACCEPTED",) * 2, ("REJECTED",) * 2, ("NOT_SUPPORTED",) * 2
+OUTCOMES = [
+    Outcome("start accepted", START, _start, ACCEPTED),
+    Outcome(
         "start refused by the station",
+        START,
+        _start,
+        REJECTED,
         {"RemoteStartTransaction": "reject"},
-        "START_SESSION",
-        lambda st: start(st, f"{st}-1"),
-        "RESULT",
-        "ACCEPTED",
-        {"2.1.1": "REJECTED", "2.2.1": "REJECTED"},
     ),
-    (
+    Outcome(
         "start on a station that does not implement it",
+        START,
+        _start,
+        NOT_SUPPORTED,
         {"RemoteStartTransaction": "not_implemented"},
-        "START_SESSION",
-        lambda st: start(st, f"{st}-1"),
-        "RESULT",
-        "ACCEPTED",
-        {"2.1.1": "NOT_SUPPORTED", "2.2.1": "NOT_SUPPORTED"},
     ),
-    (
+    Outcome(
         "start on a silent station",
+        START,
+        _start,
+        ("TIMEOUT", "TIMEOUT"),
         {"RemoteStartTransaction": "silent"},
-        "START_SESSION",
-        lambda st: start(st, f"{st}-1"),
-        "RESULT",
-        "ACCEPTED",
-        {"2.1.1": "TIMEOUT", "2.2.1": "TIMEOUT"},
     ),
-    (
+    Outcome(
         "start at an unknown location",
-        {},
-        "START_SESSION",
+        START,
         lambda st: start("NOWHERE", "NOWHERE-1"),
-        "RESPONDED",
-        "REJECTED",
-        {"2.1.1": None, "2.2.1": None},
+        (None, None),
+        state="RESPONDED",
+        answer="REJECTED",
     ),
-    (
+    Outcome(
         "stop of an unknown session",
-        {},
         "STOP_SESSION",
         lambda st: {"session_id": "no-such-session"},
-        "RESPONDED",
-        "UNKNOWN_SESSION",
-        {"2.1.1": None, "2.2.1": None},
+        (None, None),
+        state="RESPONDED",
+        answer="UNKNOWN_SESSION",
     ),
-    (
-        "reservation",
-        {},
-        "RESERVE_NOW",
-        lambda st: reserve(st, f"{st}-1", "71"),
-        "RESULT",
-        "ACCEPTED",
-        {"2.1.1": "ACCEPTED", "2.2.1": "ACCEPTED"},
-    ),
-    (
+    Outcome("reservation", "RESERVE_NOW", lambda st: reserve(st, f"{st}-1", "71"), ACCEPTED),
+    Outcome(
         "reservation of an occupied EVSE",
-        {"ReserveNow": "occupied"},
         "RESERVE_NOW",
         lambda st: reserve(st, f"{st}-1", "72"),
-        "RESULT",
-        "ACCEPTED",
-        {"2.1.1": "REJECTED", "2.2.1": "EVSE_OCCUPIED"},
+        ("REJECTED", "EVSE_OCCUPIED"),
+        {"ReserveNow": "occupied"},
     ),
-    (
-        "unlock",
-        {},
-        "UNLOCK_CONNECTOR",
-        lambda st: unlock(st, f"{st}-1"),
-        "RESULT",
-        "ACCEPTED",
-        {"2.1.1": "ACCEPTED", "2.2.1": "ACCEPTED"},
-    ),
-    (
+    Outcome("unlock", UNLOCK, _unlock, ACCEPTED),
+    Outcome(
         "unlock that fails",
+        UNLOCK,
+        _unlock,
+        ("REJECTED", "FAILED"),
         {"UnlockConnector": "unlock_failed"},
-        "UNLOCK_CONNECTOR",
-        lambda st: unlock(st, f"{st}-1"),
-        "RESULT",
-        "ACCEPTED",
-        {"2.1.1": "REJECTED", "2.2.1": "FAILED"},
     ),
 ]
 
@@ -253,21 +245,20 @@ async def test_every_command_and_outcome(pair: Pair) -> None:
     """All cases at once, each on its own station, so the slow one (a silent station: the
     CPO's TIMEOUT) sets the pace."""
 
-    async def run(index: int, case: tuple[Any, ...]) -> tuple[str, dict[str, Any]]:
-        what, script, command, body, *_ = case
+    async def run(index: int, case: Outcome) -> dict[str, Any]:
         station: SimulatedStation16 = await pair.stations(
             f"CP-{index}", connectors=1, auto_transactions=False
         )
-        for action, behaviour in script.items():
+        for action, behaviour in case.script.items():
             station.script.set(action, behaviour)
-        sent = await pair.api.sent(PEER, command, body(f"CP-{index}"))
-        return what, await final(pair.api, sent["id"])
+        sent = await pair.api.sent(PEER, case.command, case.body(f"CP-{index}"))
+        return await final(pair.api, sent["id"])
 
-    outcomes = await asyncio.gather(*(run(i, case) for i, case in enumerate(OUTCOMES)))
-    for (what, view), (_, _, _, _, state, answer, results) in zip(outcomes, OUTCOMES, strict=True):
+    views = await asyncio.gather(*(run(i, case) for i, case in enumerate(OUTCOMES)))
+    for view, case in zip(views, OUTCOMES, strict=True):
         got = (view["state"], view["response"]["result"], (view["result"] or {}).get("result"))
-        assert got == (state, answer, results[pair.version]), (what, view)
-        if what == "start at an unknown location":
+        assert got == (case.state, case.answer, case.result(pair.version)), (case.what, view)
+        if case.what == "start at an unknown location":
             assert view["response"]["status_code"] == 2003
             assert view["final"] and view["expires_at"] is None
 

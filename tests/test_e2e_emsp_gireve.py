@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from .conftest import Gateway
+from .support import gireve
 from .support.emsp_api import EmspApi
 from .support.emsp_fixtures import (
     api_key,
@@ -22,22 +23,7 @@ from .support.stub_cpo import StubCpo
 __all__ = ["emsp_database_url", "emsp_gateway", "stub_cpo"]  # fixtures used below
 
 # GIREVE's StartSession example, the request body as GIREVE prints it.
-GIREVE_REQUEST = json.loads("""{
-    "response_url": "https://xxx.ggg.com/ocpi/emsp/2.1.1/commands/START_SESSION/111-222",
-    "token": {
-        "uid": "11111",
-        "type": "OTHER",
-        "auth_id": "22222",
-        "visual_number": "33333",
-        "issuer": "issuer",
-        "valid": true,
-        "last_updated": "2020-01-21T06:43:13Z",
-        "whitelist": "ALWAYS"
-    },
-    "authorization_id": "aaa-vvv",
-    "location_id": "12345",
-    "evse_uid": "54321"
-}""")
+GIREVE_REQUEST = json.loads(gireve.START_SESSION_REQUEST)
 # GIREVE's callback example, the body byte for byte.
 GIREVE_CALLBACK = b"""{
     "result": "ACCEPTED"

@@ -34,6 +34,26 @@ async def _send_and_wait(ocpi: OcpiClient, command: str, build: Any, ref: str) -
     return result.body
 
 
+# The OCPP call each OCPI command becomes.
+OCPP_ACTION = {
+    "START_SESSION": "RemoteStartTransaction",
+    "STOP_SESSION": "RemoteStopTransaction",
+    "RESERVE_NOW": "ReserveNow",
+    "CANCEL_RESERVATION": "CancelReservation",
+    "UNLOCK_CONNECTOR": "UnlockConnector",
+}
+
+
+async def _scripted(
+    ocpi: OcpiClient, station: SimulatedStation16, command: str, behaviour: str, build: Any
+) -> dict[str, Any]:
+    """The CommandResult of `command` (body from `build(response_url)`) once the station is
+    scripted to answer its OCPP call with `behaviour`."""
+    action = OCPP_ACTION[command]
+    station.script.set(action, behaviour)
+    return await _send_and_wait(ocpi, command, build, f"{action}-{behaviour}")
+
+
 def _expect(version: str, v221: str, v211: str) -> str:
     return v221 if version == "2.2.1" else v211
 
@@ -58,12 +78,12 @@ async def test_start_session_outcomes(
     station = await stations("CP-1", auto_transactions=False)
     if status != "Available":
         await station.send_status(1, status)
-    station.script.set("RemoteStartTransaction", behaviour)
-    body = await _send_and_wait(
+    body = await _scripted(
         ocpi,
+        station,
         "START_SESSION",
+        behaviour,
         lambda url: start_session(ocpi.version, url, "CP-1", "CP-1-1"),
-        f"start-{behaviour}",
     )
     assert body["result"] == _expect(ocpi.version, r221, r211)
     if ocpi.version == "2.1.1":
@@ -72,6 +92,7 @@ async def test_start_session_outcomes(
         assert body["message"][0]["language"] == "en" and body["message"][0]["text"]
 
 
+# station behaviour, 2.2.1 result, 2.1.1 result
 RESERVE_CASES = [
     ("accept", "ACCEPTED", "ACCEPTED"),
     ("reject", "REJECTED", "REJECTED"),
@@ -80,27 +101,6 @@ RESERVE_CASES = [
     ("unavailable", "EVSE_INOPERATIVE", "REJECTED"),
     ("silent", "TIMEOUT", "TIMEOUT"),
 ]
-
-
-@pytest.mark.parametrize(("behaviour", "r221", "r211"), RESERVE_CASES)
-async def test_reserve_now_outcomes(
-    ocpi: OcpiClient, stations: StationFactory, behaviour: str, r221: str, r211: str
-) -> None:
-    station = await stations("CP-1")
-    station.script.set("ReserveNow", behaviour)
-    body = await _send_and_wait(
-        ocpi,
-        "RESERVE_NOW",
-        lambda url: reserve_now(ocpi.version, url, "CP-1", "42", "CP-1-2"),
-        f"reserve-{behaviour}",
-    )
-    assert body["result"] == _expect(ocpi.version, r221, r211)
-    sent = station.calls("ReserveNow")[0]
-    assert sent["connectorId"] == 2
-    assert sent["idTag"] == "TOKEN-001"
-    assert isinstance(sent["reservationId"], int)
-
-
 UNLOCK_CASES = [
     ("accept", "ACCEPTED", "ACCEPTED"),
     ("unlock_failed", "FAILED", "REJECTED"),
@@ -108,19 +108,39 @@ UNLOCK_CASES = [
     ("call_error", "FAILED", "REJECTED"),
     ("silent", "TIMEOUT", "TIMEOUT"),
 ]
+EVSE_COMMAND_CASES = [("RESERVE_NOW", *case) for case in RESERVE_CASES] + [
+    ("UNLOCK_CONNECTOR", *case) for case in UNLOCK_CASES
+]
 
 
-@pytest.mark.parametrize(("behaviour", "r221", "r211"), UNLOCK_CASES)
-async def test_unlock_connector_outcomes(
-    ocpi: OcpiClient, stations: StationFactory, behaviour: str, r221: str, r211: str
+def _evse_command(version: str, command: str, url: str) -> dict[str, Any]:
+    """The command for EVSE CP-1-2 (connector 2 of CP-1)."""
+    if command == "RESERVE_NOW":
+        return reserve_now(version, url, "CP-1", "42", "CP-1-2")
+    return unlock(url, "CP-1", "CP-1-2")
+
+
+@pytest.mark.parametrize(("command", "behaviour", "r221", "r211"), EVSE_COMMAND_CASES)
+async def test_reserve_now_and_unlock_connector_outcomes(
+    ocpi: OcpiClient,
+    stations: StationFactory,
+    command: str,
+    behaviour: str,
+    r221: str,
+    r211: str,
 ) -> None:
     station = await stations("CP-1")
-    station.script.set("UnlockConnector", behaviour)
-    body = await _send_and_wait(
-        ocpi, "UNLOCK_CONNECTOR", lambda url: unlock(url, "CP-1", "CP-1-2"), f"unlock-{behaviour}"
+    body = await _scripted(
+        ocpi, station, command, behaviour, lambda url: _evse_command(ocpi.version, command, url)
     )
     assert body["result"] == _expect(ocpi.version, r221, r211)
-    assert station.calls("UnlockConnector") == [{"connectorId": 2}]
+    if command == "RESERVE_NOW":
+        sent = station.calls("ReserveNow")[0]
+        assert sent["connectorId"] == 2
+        assert sent["idTag"] == "TOKEN-001"
+        assert isinstance(sent["reservationId"], int)
+    else:
+        assert station.calls("UnlockConnector") == [{"connectorId": 2}]
 
 
 async def _active_session(ocpi: OcpiClient, station: SimulatedStation16) -> dict[str, Any]:
@@ -142,12 +162,12 @@ async def test_stop_session_outcomes(
     station = await stations("CP-1")
     session = await _active_session(ocpi, station)
     [transaction_id] = list(station.transactions)
-    station.script.set("RemoteStopTransaction", behaviour)
-    body = await _send_and_wait(
+    body = await _scripted(
         ocpi,
+        station,
         "STOP_SESSION",
+        behaviour,
         lambda url: {"response_url": url, "session_id": session["id"]},
-        f"stop-{behaviour}",
     )
     assert body["result"] == result
     [stop] = station.calls("RemoteStopTransaction")
@@ -169,12 +189,12 @@ async def test_cancel_reservation_outcomes(
         lambda url: reserve_now("2.2.1", url, "CP-1", "res-A", "CP-1-1"),
         "reserve-before-cancel",
     )
-    station.script.set("CancelReservation", behaviour)
-    body = await _send_and_wait(
+    body = await _scripted(
         ocpi,
+        station,
         "CANCEL_RESERVATION",
+        behaviour,
         lambda url: {"response_url": url, "reservation_id": "RES-a"},  # CiString: any case
-        f"cancel-{behaviour}",
     )
     assert body["result"] == result
     reserved = station.calls("ReserveNow")[0]["reservationId"]

@@ -14,7 +14,21 @@ from chargegate.ocpi import placeholders
 from chargegate.ocpi.v211 import objects as v211
 from chargegate.ocpi.v221 import objects as v221
 from chargegate.settings import Settings
-from chargegate.store.models import ChargingSession, Connector, Party, Station
+from chargegate.store.models import ChargingSession, Connector
+
+from .support import ocpi_rows as rows
+from .support.ocpi_rows import (
+    AUTH_METHODS,
+    SESSION_ID,
+    START,
+    STATION_ID,
+    charging_session,
+    check_ocpi_datetimes,
+    missing,
+    party,
+    settings,
+    station,
+)
 
 # Required (cardinality 1 or +) fields, copied from the spec tables.
 # 2.1.1: mod_cdrs.md §3.1 CDR, §4.2 CdrDimension, §4.4 ChargingPeriod; mod_locations.md §3.1-3.3.
@@ -45,51 +59,20 @@ PRICE_221 = {"excl_vat"}
 CHARGING_PERIOD = {"start_date_time", "dimensions"}
 CDR_DIMENSION = {"type", "volume"}
 
-DATETIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z$")
 DATETIME_KEYS = {"last_updated", "start_date_time", "stop_date_time", "end_date_time"}
 # eMI3 V1.0 EVSE ID, with the optional "*" separators present.
 EMI3_EVSE_ID_RE = re.compile(r"^[A-Z]{2}\*[A-Z0-9]{3}\*E[A-Z0-9][A-Z0-9*]{0,30}$")
 
-STATION_ID = "CP-AMS-01"
-SESSION_ID = "0f4a1c9e-5b8e-4a51-9a5e-1d2c3b4a5f60"
-FIRST_SEEN = datetime(2026, 1, 5, 9, 0, 0, tzinfo=UTC)
-START = datetime(2026, 11, 24, 10, 31, 5, 250000, tzinfo=UTC)
 # 1 h 28 min 54.75 s after START = 1.481875 h.
 END = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
 STOPPED_AT = datetime(2026, 11, 24, 12, 0, 1, 500000, tzinfo=UTC)
+CONNECTORS_UPDATED = datetime(2026, 11, 24, 12, 0, 2, tzinfo=UTC)
 
 MODULES = pytest.mark.parametrize("module", [v211, v221], ids=["2.1.1", "2.2.1"])
 
 
-def settings() -> Settings:
-    return Settings(country_code="NL", party_id="CGW", currency="EUR")
-
-
-def station(station_id: str = STATION_ID) -> Station:
-    return Station(
-        id=station_id,
-        ocpp_version="1.6",
-        vendor="Acme",
-        model="AC22",
-        serial_number="SN1",
-        firmware_version="1.0",
-        locked=False,
-        first_seen=FIRST_SEEN,
-        last_seen=FIRST_SEEN,
-        last_boot=FIRST_SEEN,
-    )
-
-
 def connector(connector_id: int, ocpp_status: str = "Available") -> Connector:
-    return Connector(
-        station_id=STATION_ID,
-        connector_id=connector_id,
-        uuid=f"00000000-0000-0000-0000-{connector_id:012d}",
-        ocpp_status=ocpp_status,
-        error_code="NoError",
-        locked=False,
-        updated_at=datetime(2026, 11, 24, 12, 0, 2, tzinfo=UTC),
-    )
+    return rows.connector(connector_id, ocpp_status, CONNECTORS_UPDATED)
 
 
 def connectors() -> list[Connector]:
@@ -97,50 +80,15 @@ def connectors() -> list[Connector]:
 
 
 def completed(**overrides: Any) -> ChargingSession:
+    """A COMPLETED session on connector 2 of STATION_ID, with `overrides`."""
     values: dict[str, Any] = {
-        "pk": 15,
-        "id": SESSION_ID,
-        "station_id": STATION_ID,
-        "connector_id": 2,
-        "transaction_id": "15",
-        "party_id": 7,
-        "command_id": "cmd-1",
-        "id_tag": "IDTAG0001",
-        "token": None,
-        "auth_method": "WHITELIST",
-        "authorization_reference": None,
-        "meter_start": 1000,
-        "meter_last": 13345,
-        "kwh": 12.345000000001,
         "status": "COMPLETED",
         "stop_reason": "Local",
-        "start_date_time": START,
         "end_date_time": END,
         "last_updated": STOPPED_AT,
     }
     values.update(overrides)
-    return ChargingSession(**values)
-
-
-def party() -> Party:
-    return Party(
-        id=7,
-        role="EMSP",
-        country_code="FR",
-        party_id="GIR",
-        name="Some eMSP",
-        profile=None,
-        token_a_hash=None,
-        token_c_hash=None,
-        token_b="b",
-        versions_url="https://emsp.example/versions",
-        ocpi_version="2.2.1",
-        endpoints={},
-        business_details=None,
-        state="REGISTERED",
-        created_at=FIRST_SEEN,
-        registered_at=FIRST_SEEN,
-    )
+    return charging_session(**values)
 
 
 def cdr(module: Any, session: ChargingSession | None = None, **kwargs: Any) -> dict[str, Any]:
@@ -148,21 +96,6 @@ def cdr(module: Any, session: ChargingSession | None = None, **kwargs: Any) -> d
         session or completed(), station(), connectors(), settings(), **kwargs
     )
     return result
-
-
-def missing(required: set[str], obj: dict[str, Any]) -> set[str]:
-    return {key for key in required if obj.get(key) is None}
-
-
-def datetimes(obj: Any) -> Iterator[tuple[str, Any]]:
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            if key in DATETIME_KEYS:
-                yield key, value
-            yield from datetimes(value)
-    elif isinstance(obj, list):
-        for item in obj:
-            yield from datetimes(item)
 
 
 def numbers(obj: Any) -> Iterator[float]:
@@ -261,13 +194,8 @@ def test_every_datetime_is_ocpi_formatted() -> None:
         end_date_time=datetime(2026, 11, 24, 12, 0, 0, 5000),
     )
     bodies = [cdr(v211, session), cdr(v221, session)]
-    found = [(key, value) for body in bodies for key, value in datetimes(body)]
 
-    assert {key for key, _ in found} == DATETIME_KEYS
-    for key, value in found:
-        assert isinstance(value, str), key
-        assert DATETIME_RE.match(value), (key, value)
-        assert len(value) <= 25, (key, value)
+    check_ocpi_datetimes(bodies, DATETIME_KEYS)
     assert bodies[0]["start_date_time"] == "2026-11-24T10:31:05.250Z"
     assert bodies[0]["stop_date_time"] == "2026-11-24T12:00:00.005Z"
     assert bodies[1]["end_date_time"] == "2026-11-24T12:00:00.005Z"
@@ -346,14 +274,7 @@ def test_221_echoes_authorization_reference() -> None:
     assert "authorization_reference" not in without
 
 
-@pytest.mark.parametrize(
-    ("stored", "expected_211", "expected_221"),
-    [
-        ("COMMAND", "AUTH_REQUEST", "COMMAND"),
-        ("AUTH_REQUEST", "AUTH_REQUEST", "AUTH_REQUEST"),
-        ("WHITELIST", "WHITELIST", "WHITELIST"),
-    ],
-)
+@pytest.mark.parametrize(("stored", "expected_211", "expected_221"), AUTH_METHODS)
 def test_auth_method_per_version(stored: str, expected_211: str, expected_221: str) -> None:
     session = completed(auth_method=stored)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +13,18 @@ from chargegate.ocpi import placeholders
 from chargegate.ocpi.v211 import objects as v211
 from chargegate.ocpi.v221 import objects as v221
 from chargegate.settings import Settings
-from chargegate.store.models import ChargingSession, Connector, Party, Station
+from chargegate.store.models import Connector, Station
+
+from .support import ocpi_rows as rows
+from .support.ocpi_rows import (
+    AUTH_METHODS,
+    STATION_ID,
+    charging_session,
+    check_ocpi_datetimes,
+    missing,
+    party,
+    settings,
+)
 
 # Required (cardinality 1 or +) fields, copied from the spec tables.
 # 2.1.1: mod_locations.md §3.1-3.3, mod_sessions.md §3.1.
@@ -44,7 +54,6 @@ SESSION_221 = {
 }  # fmt: skip
 CDR_TOKEN_221 = {"country_code", "party_id", "uid", "type", "contract_id"}
 
-DATETIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z$")
 DATETIME_KEYS = {
     "last_updated",
     "start_datetime",
@@ -56,8 +65,6 @@ DATETIME_KEYS = {
 LATITUDE_RES = [r"-?[0-9]{1,2}\.[0-9]{6}", r"-?[0-9]{1,2}\.[0-9]{5,7}"]
 LONGITUDE_RES = [r"-?[0-9]{1,3}\.[0-9]{6}", r"-?[0-9]{1,3}\.[0-9]{5,7}"]
 
-STATION_ID = "CP-AMS-01"  # contains a dash, like many real ids
-FIRST_SEEN = datetime(2026, 1, 5, 9, 0, 0, tzinfo=UTC)
 LAST_SEEN = datetime(2026, 11, 30, 23, 59, 0, tzinfo=UTC)
 # Microseconds, so ocpi_datetime's millisecond branch is exercised.
 CONN1_UPDATED = datetime(2026, 11, 23, 8, 0, 0, 123456, tzinfo=UTC)
@@ -65,23 +72,8 @@ CONN1_UPDATED = datetime(2026, 11, 23, 8, 0, 0, 123456, tzinfo=UTC)
 CONN2_UPDATED = datetime(2026, 11, 24, 10, 30, 0)
 
 
-def settings() -> Settings:
-    return Settings(country_code="NL", party_id="CGW", currency="EUR")
-
-
 def station(station_id: str = STATION_ID) -> Station:
-    return Station(
-        id=station_id,
-        ocpp_version="1.6",
-        vendor="Acme",
-        model="AC22",
-        serial_number="SN1",
-        firmware_version="1.0",
-        locked=False,
-        first_seen=FIRST_SEEN,
-        last_seen=LAST_SEEN,
-        last_boot=FIRST_SEEN,
-    )
+    return rows.station(station_id, last_seen=LAST_SEEN)
 
 
 def connector(
@@ -90,15 +82,7 @@ def connector(
     updated_at: datetime = CONN1_UPDATED,
     station_id: str = STATION_ID,
 ) -> Connector:
-    return Connector(
-        station_id=station_id,
-        connector_id=connector_id,
-        uuid=f"00000000-0000-0000-0000-{station_id[-2:]}{connector_id:010d}",
-        ocpp_status=ocpp_status,
-        error_code="NoError",
-        locked=False,
-        updated_at=updated_at,
-    )
+    return rows.connector(connector_id, ocpp_status, updated_at, station_id)
 
 
 def connectors() -> list[Connector]:
@@ -111,97 +95,36 @@ def connectors() -> list[Connector]:
     ]
 
 
-def charging_session(**overrides: Any) -> ChargingSession:
-    values: dict[str, Any] = {
-        "pk": 15,
-        "id": "0f4a1c9e-5b8e-4a51-9a5e-1d2c3b4a5f60",
-        "station_id": STATION_ID,
-        "connector_id": 2,
-        "transaction_id": "15",
-        "party_id": 7,
-        "command_id": "cmd-1",
-        "id_tag": "IDTAG0001",
-        "token": None,
-        "auth_method": "WHITELIST",
-        "authorization_reference": None,
-        "meter_start": 1000,
-        "meter_last": 13345,
-        "kwh": 12.345000000001,
-        "status": "ACTIVE",
-        "stop_reason": None,
-        "start_date_time": datetime(2026, 11, 24, 10, 31, 5, 250000, tzinfo=UTC),
-        "end_date_time": None,
-        "last_updated": datetime(2026, 11, 24, 11, 0, 0, tzinfo=UTC),
-    }
-    values.update(overrides)
-    return ChargingSession(**values)
-
-
-def party() -> Party:
-    return Party(
-        id=7,
-        role="EMSP",
-        country_code="FR",
-        party_id="GIR",
-        name="Some eMSP",
-        profile=None,
-        token_a_hash=None,
-        token_c_hash=None,
-        token_b="b",
-        versions_url="https://emsp.example/versions",
-        ocpi_version="2.2.1",
-        endpoints={},
-        business_details=None,
-        state="REGISTERED",
-        created_at=FIRST_SEEN,
-        registered_at=FIRST_SEEN,
-    )
-
-
-def missing(required: set[str], obj: dict[str, Any]) -> set[str]:
-    return {key for key in required if obj.get(key) is None}
-
-
-def datetimes(obj: Any) -> Iterator[tuple[str, Any]]:
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            if key in DATETIME_KEYS:
-                yield key, value
-            yield from datetimes(value)
-    elif isinstance(obj, list):
-        for item in obj:
-            yield from datetimes(item)
-
-
 # --- Locations -------------------------------------------------------------------------------
 
 
-def test_location_211_has_every_required_field() -> None:
-    location = v211.location_object(station(), connectors(), settings())
+@pytest.mark.parametrize(
+    ("module", "required", "not_in_location", "not_in_connector"),
+    [
+        # 2.2.1 names must not leak into 2.1.1 objects.
+        (v211, (LOCATION_211, EVSE_211, CONNECTOR_211), "publish", "max_voltage"),
+        # LocationType was dropped in 2.2 (parking_type is optional and unrelated).
+        (v221, (LOCATION_221, EVSE_221, CONNECTOR_221), "type", "voltage"),
+    ],
+    ids=["2.1.1", "2.2.1"],
+)
+def test_location_has_every_required_field(
+    module: Any,
+    required: tuple[set[str], set[str], set[str]],
+    not_in_location: str,
+    not_in_connector: str,
+) -> None:
+    location_fields, evse_fields, connector_fields = required
+    location = module.location_object(station(), connectors(), settings())
 
-    assert missing(LOCATION_211, location) == set()
+    assert missing(location_fields, location) == set()
     assert location["evses"]
     for evse in location["evses"]:
-        assert missing(EVSE_211, evse) == set()
+        assert missing(evse_fields, evse) == set()
         assert len(evse["connectors"]) == 1
-        assert missing(CONNECTOR_211, evse["connectors"][0]) == set()
-    # 2.2.1 names must not leak into 2.1.1 objects.
-    assert "max_voltage" not in location["evses"][0]["connectors"][0]
-    assert "publish" not in location
-
-
-def test_location_221_has_every_required_field() -> None:
-    location = v221.location_object(station(), connectors(), settings())
-
-    assert missing(LOCATION_221, location) == set()
-    assert location["evses"]
-    for evse in location["evses"]:
-        assert missing(EVSE_221, evse) == set()
-        assert len(evse["connectors"]) == 1
-        assert missing(CONNECTOR_221, evse["connectors"][0]) == set()
-    assert "voltage" not in location["evses"][0]["connectors"][0]
-    # LocationType was dropped in 2.2 (parking_type is optional and unrelated).
-    assert "type" not in location
+        assert missing(connector_fields, evse["connectors"][0]) == set()
+    assert not_in_connector not in location["evses"][0]["connectors"][0]
+    assert not_in_location not in location
 
 
 def test_location_identity_and_party() -> None:
@@ -410,14 +333,9 @@ def test_every_datetime_is_ocpi_formatted() -> None:
         v211.session_object(session, station(), connectors(), settings()),
         v221.session_object(session, station(), connectors(), settings()),
     ]
-    found = [(key, value) for obj in objects for key, value in datetimes(obj)]
 
     # Every object, EVSE and connector carries one; start/end in both sessions' spellings.
-    assert {key for key, _ in found} == DATETIME_KEYS
-    for key, value in found:
-        assert isinstance(value, str), key
-        assert DATETIME_RE.match(value), (key, value)
-        assert len(value) <= 25, (key, value)
+    check_ocpi_datetimes(objects, DATETIME_KEYS)
     assert objects[2]["start_datetime"] == "2026-11-24T10:31:05.250Z"
     assert objects[3]["end_date_time"] == "2026-11-24T12:00:00.005Z"
 
@@ -450,14 +368,7 @@ def test_221_echoes_authorization_reference() -> None:
     assert "authorization_reference" not in without
 
 
-@pytest.mark.parametrize(
-    ("stored", "expected_211", "expected_221"),
-    [
-        ("COMMAND", "AUTH_REQUEST", "COMMAND"),
-        ("AUTH_REQUEST", "AUTH_REQUEST", "AUTH_REQUEST"),
-        ("WHITELIST", "WHITELIST", "WHITELIST"),
-    ],
-)
+@pytest.mark.parametrize(("stored", "expected_211", "expected_221"), AUTH_METHODS)
 def test_auth_method_per_version(stored: str, expected_211: str, expected_221: str) -> None:
     session = charging_session(auth_method=stored)
 

@@ -2,101 +2,52 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import itertools
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from ocpp.exceptions import InternalError, OCPPError
-from ocpp.exceptions import NotImplementedError as OcppNotImplementedError
+from ocpp.exceptions import OCPPError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result, datatypes, enums
-from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
-from websockets.typing import Subprotocol
+from websockets.asyncio.server import ServerConnection
 
 from chargegate.sim import Behaviour, Script, SimulatedStation16, run_fleet
 from chargegate.sim import cli as sim_cli
 from chargegate.sim.script import CSMS_ACTIONS, STATUS_ANSWERS, status_for
 
+from .support import sim_scenarios
+from .support.fake_csms import (
+    QUIET_HEARTBEAT,
+    FakeCsms,
+    RecordingCsms,
+    connect_fixture,  # noqa: F401  (the `connect` fixture)
+    serving,
+    sim_parser,
+)
+
 BLOCKED_TAG = "BLOCKED"
-# Long enough to never fire during a test unless a test asks for heartbeats.
-QUIET_HEARTBEAT = 60.0
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 def in_minutes(minutes: float) -> str:
     return (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat()
 
 
-class Csms16(ChargePoint):
-    """Server side of one station connection: answers like a permissive CSMS, records all."""
+class Csms16(RecordingCsms, ChargePoint):
+    """Server side of one OCPP 1.6J connection: records all, answers like a permissive CSMS
+    (every idTag but BLOCKED_TAG accepted)."""
+
+    RESULTS = call_result
 
     def __init__(self, station_id: str, connection: ServerConnection, tx_ids: Any) -> None:
         # Generous: a loaded CI machine once took longer than 0.5 s to answer a ReserveNow;
         # tests that expect silence bound their own wait (asyncio.wait_for).
-        super().__init__(station_id, connection, response_timeout=10)
-        self.messages: list[tuple[str, dict[str, Any]]] = []
-        self.closed = asyncio.Event()
+        ChargePoint.__init__(self, station_id, connection, response_timeout=10)
+        RecordingCsms.__init__(self)
         self._tx_ids = tx_ids
-        self._arrival = asyncio.Event()
-        self._returned: set[int] = set()
-
-    def _got(self, action: str, payload: dict[str, Any]) -> None:
-        self.messages.append((action, payload))
-        arrival, self._arrival = self._arrival, asyncio.Event()
-        arrival.set()
-
-    def mark(self) -> int:
-        return len(self.messages)
-
-    def index_of(self, action: str, **match: Any) -> int:
-        for index, (name, payload) in enumerate(self.messages):
-            if name == action and all(payload.get(k) == v for k, v in match.items()):
-                return index
-        raise LookupError(f"no {action} {match} in {self.messages}")
-
-    async def wait_for(
-        self, action: str, since: int = 0, timeout: float = 1.0, **match: Any
-    ) -> dict[str, Any]:
-        """The first message of `action` at or after `since` matching `match`, not returned
-        before."""
-        async with asyncio.timeout(timeout):
-            while True:
-                arrival = self._arrival
-                for index in range(since, len(self.messages)):
-                    name, payload = self.messages[index]
-                    if index in self._returned or name != action:
-                        continue
-                    if all(payload.get(k) == v for k, v in match.items()):
-                        self._returned.add(index)
-                        return payload
-                await arrival.wait()
-
-    @on(enums.Action.boot_notification)
-    def on_boot_notification(self, **payload: Any) -> call_result.BootNotification:
-        self._got(enums.Action.boot_notification, payload)
-        return call_result.BootNotification(
-            current_time=now(), interval=300, status=enums.RegistrationStatus.accepted
-        )
-
-    @on(enums.Action.status_notification)
-    def on_status_notification(self, **payload: Any) -> call_result.StatusNotification:
-        self._got(enums.Action.status_notification, payload)
-        return call_result.StatusNotification()
-
-    @on(enums.Action.heartbeat)
-    def on_heartbeat(self, **payload: Any) -> call_result.Heartbeat:
-        self._got(enums.Action.heartbeat, payload)
-        return call_result.Heartbeat(current_time=now())
 
     def _tag_info(self, id_tag: str) -> datatypes.IdTagInfo:
         status = (
@@ -113,95 +64,30 @@ class Csms16(ChargePoint):
             transaction_id=next(self._tx_ids), id_tag_info=self._tag_info(payload["id_tag"])
         )
 
-    @on(enums.Action.stop_transaction)
-    def on_stop_transaction(self, **payload: Any) -> call_result.StopTransaction:
-        self._got(enums.Action.stop_transaction, payload)
-        return call_result.StopTransaction()
-
-    @on(enums.Action.meter_values)
-    def on_meter_values(self, **payload: Any) -> call_result.MeterValues:
-        self._got(enums.Action.meter_values, payload)
-        return call_result.MeterValues()
-
     @on(enums.Action.authorize)
     def on_authorize(self, **payload: Any) -> call_result.Authorize:
         self._got(enums.Action.authorize, payload)
         return call_result.Authorize(id_tag_info=self._tag_info(payload["id_tag"]))
 
 
-@dataclass
-class FakeCsms:
-    url: str = ""
-    # The newest connection per station id, and all of them in order of arrival.
-    sessions: dict[str, Csms16] = field(default_factory=dict)
-    history: list[Csms16] = field(default_factory=list)
-    subprotocols: dict[str, str | None] = field(default_factory=dict)
-    _arrival: asyncio.Event = field(default_factory=asyncio.Event)
-    _tx_ids: Any = field(default_factory=lambda: itertools.count(1001))
-
-    async def handler(self, ws: ServerConnection) -> None:
-        station_id = ws.request.path.rsplit("/", 1)[-1] if ws.request else "?"
-        session = Csms16(station_id, ws, self._tx_ids)
-        self.sessions[station_id] = session
-        self.history.append(session)
-        self.subprotocols[station_id] = ws.subprotocol
-        arrival, self._arrival = self._arrival, asyncio.Event()
-        arrival.set()
-        try:
-            await session.start()
-        except ConnectionClosed:
-            pass
-        finally:
-            session.closed.set()
-
-    async def session(self, station_id: str, nth: int = 0, timeout: float = 1.0) -> Csms16:
-        """The `nth` connection (0: first) of `station_id`, waiting for it to arrive."""
-        async with asyncio.timeout(timeout):
-            while True:
-                arrival = self._arrival
-                mine = [session for session in self.history if session.id == station_id]
-                if len(mine) > nth:
-                    return mine[nth]
-                await arrival.wait()
-
-
 @pytest.fixture
-async def csms() -> AsyncIterator[FakeCsms]:
-    fake = FakeCsms()
-    async with serve(fake.handler, "127.0.0.1", 0, subprotocols=[Subprotocol("ocpp1.6")]) as server:
-        port = next(iter(server.sockets)).getsockname()[1]
-        fake.url = f"ws://127.0.0.1:{port}/ocpp"
-        yield fake
+async def csms() -> AsyncIterator[FakeCsms[Csms16]]:
+    tx_ids = itertools.count(1001)
+    fake = FakeCsms(
+        lambda station_id, ws: Csms16(station_id, ws, tx_ids), SimulatedStation16, "CP-1"
+    )
+    async with serving(fake) as served:
+        yield served
 
 
 StationFactory = Callable[..., Awaitable[tuple[SimulatedStation16, Csms16]]]
-
-
-@pytest.fixture
-async def connect(csms: FakeCsms) -> AsyncIterator[StationFactory]:
-    """Boot a station against the fake CSMS; returns it and the CSMS side of its connection."""
-    started: list[SimulatedStation16] = []
-
-    async def factory(
-        station_id: str = "CP-1", **options: Any
-    ) -> tuple[SimulatedStation16, Csms16]:
-        options.setdefault("heartbeat_interval", QUIET_HEARTBEAT)
-        options.setdefault("response_timeout", 1.0)
-        station = SimulatedStation16(station_id, csms.url, **options)
-        started.append(station)
-        await asyncio.wait_for(station.connect_and_boot(), 1.0)
-        return station, await csms.session(station_id)
-
-    yield factory
-    for station in started:
-        await station.close()
 
 
 # -- boot, statuses, heartbeats ---------------------------------------------------------------
 
 
 async def test_boot_then_every_connector_reported_available(
-    connect: StationFactory, csms: FakeCsms
+    connect: StationFactory, csms: FakeCsms[Csms16]
 ) -> None:
     station, cp = await connect("CP-BOOT", connectors=3)
 
@@ -275,43 +161,28 @@ async def test_each_scripted_behaviour_gives_its_status(
     assert station.received[-1][0] == action
 
 
-@pytest.mark.parametrize(
-    ("behaviour", "error"),
-    [("call_error", InternalError), ("not_implemented", OcppNotImplementedError)],
-)
+@pytest.mark.parametrize(("behaviour", "error"), sim_scenarios.CALL_ERRORS)
 @pytest.mark.parametrize("action", ["RemoteStartTransaction", "GetConfiguration", "DataTransfer"])
 async def test_scripted_call_errors(
     connect: StationFactory, action: str, behaviour: str, error: type[OCPPError]
 ) -> None:
     station, cp = await connect()
-    station.script.set(action, behaviour)
     request: Any = {
         "RemoteStartTransaction": call.RemoteStartTransaction(id_tag="TAG-1"),
         "GetConfiguration": call.GetConfiguration(),
         "DataTransfer": call.DataTransfer(vendor_id="acme"),
     }[action]
 
-    with pytest.raises(error):
-        await cp.call(request, suppress=False)
-
-    assert [name for name, _ in station.received] == [action]
-    assert station.transactions == {}
+    await sim_scenarios.check_call_error(station, cp, action, behaviour, error, request)
 
 
 async def test_silent_drops_only_that_call(connect: StationFactory) -> None:
     station, cp = await connect()
-    station.script.set("RemoteStartTransaction", "silent")
+    request = call.RemoteStartTransaction(id_tag="TAG-1")
 
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(cp.call(call.RemoteStartTransaction(id_tag="TAG-1")), 0.2)
-
-    # Frames after the dropped one are still handled, both directions.
-    cleared = await cp.call(call.ClearCache(), suppress=False)
-    assert cleared.status == "Accepted"
-    assert await station.send_heartbeat()
-    assert station.connected
-    assert [name for name, _ in station.received] == ["RemoteStartTransaction", "ClearCache"]
-    assert station.transactions == {}
+    await sim_scenarios.check_silent_drops_only_that_call(
+        station, cp, "RemoteStartTransaction", request, call.ClearCache()
+    )
 
 
 async def test_scripted_behaviour_for_a_number_of_calls(connect: StationFactory) -> None:
@@ -325,20 +196,11 @@ async def test_scripted_behaviour_for_a_number_of_calls(connect: StationFactory)
 
 async def test_disconnect_closes_the_socket_without_answer(connect: StationFactory) -> None:
     station, cp = await connect()
-    station.script.set("ReserveNow", "disconnect")
     request = call.ReserveNow(
         connector_id=1, expiry_date=in_minutes(10), id_tag="TAG-1", reservation_id=3
     )
-    pending = asyncio.create_task(cp.call(request, suppress=False))
 
-    await asyncio.wait_for(cp.closed.wait(), 1.0)
-    await asyncio.wait_for(station.wait_closed(), 1.0)
-
-    assert not pending.done()  # no answer came before the close
-    pending.cancel()
-    assert not station.connected
-    assert not station.ready.is_set()
-    assert station.reservations == {}
+    await sim_scenarios.check_disconnect_without_answer(station, cp, "ReserveNow", request)
 
 
 # -- what the station does after accepting ---------------------------------------------------
@@ -702,7 +564,7 @@ def test_script_from_cli_values() -> None:
 # -- fleet and command line -------------------------------------------------------------------
 
 
-async def test_fleet_boots_every_station_and_closes_them(csms: FakeCsms) -> None:
+async def test_fleet_boots_every_station_and_closes_them(csms: FakeCsms[Csms16]) -> None:
     script = Script()
     fleet = await run_fleet(csms.url, 3, 1, script, heartbeat_interval=QUIET_HEARTBEAT)
     try:
@@ -730,44 +592,22 @@ async def test_fleet_raises_when_the_csms_is_unreachable() -> None:
             await run_fleet(f"ws://127.0.0.1:{port}/ocpp", 2, 1, None, ready_timeout=1.0)
 
 
-async def test_run_reconnects_and_boots_again(csms: FakeCsms) -> None:
+async def test_run_reconnects_and_boots_again(csms: FakeCsms[Csms16]) -> None:
     script = Script()
     script.set("ClearCache", "disconnect", times=1)
     station = SimulatedStation16("CP-RE", csms.url, script=script, heartbeat_interval=60)
-    running = asyncio.create_task(station.run(reconnect_delay=0.01))
-    try:
-        first = await csms.session("CP-RE")
-        await first.wait_for("StatusNotification", connector_id=2)
-        pending = asyncio.create_task(first.call(call.ClearCache()))
-        await asyncio.wait_for(first.closed.wait(), 1.0)
-        pending.cancel()
 
-        second = await csms.session("CP-RE", nth=1)
-        await second.wait_for("BootNotification")
-        await second.wait_for("StatusNotification", connector_id=2)
-        result = await second.call(call.ClearCache(), suppress=False)
-        assert result.status == "Accepted"
-    finally:
-        await station.close()
-        await asyncio.wait_for(running, 1.0)
-    assert not station.connected
+    await sim_scenarios.check_reconnects(csms, station, call.ClearCache(), connector_id=2)
 
 
-async def test_station_as_context_manager(csms: FakeCsms) -> None:
-    async with SimulatedStation16("CP-CTX", csms.url, heartbeat_interval=60) as station:
-        assert station.ready.is_set()
-        session = await csms.session("CP-CTX")
-    await asyncio.wait_for(session.closed.wait(), 1.0)
+async def test_station_as_context_manager(csms: FakeCsms[Csms16]) -> None:
+    station = SimulatedStation16("CP-CTX", csms.url, heartbeat_interval=60)
 
-
-def _sim_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chargegate")
-    sim_cli.add_parser(parser.add_subparsers(dest="command"))
-    return parser
+    await sim_scenarios.check_context_manager(csms, station)
 
 
 def test_cli_parses_answers() -> None:
-    args = _sim_parser().parse_args(
+    args = sim_parser().parse_args(
         ["sim", "--url", "ws://h:1/ocpp", "--stations", "4", "--answer", "ReserveNow=occupied"]
     )
 
@@ -789,12 +629,12 @@ def test_cli_parses_answers() -> None:
 )
 def test_cli_refuses_bad_arguments(bad: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        _sim_parser().parse_args(["sim", "--url", "ws://h:1/ocpp", *bad])
+        sim_parser().parse_args(["sim", "--url", "ws://h:1/ocpp", *bad])
     assert "error" in capsys.readouterr().err
 
 
-async def test_cli_runs_a_fleet_until_stopped(csms: FakeCsms) -> None:
-    args = _sim_parser().parse_args(
+async def test_cli_runs_a_fleet_until_stopped(csms: FakeCsms[Csms16]) -> None:
+    args = sim_parser().parse_args(
         ["sim", "--url", csms.url, "--stations", "2", "--prefix", "CLI-", "--heartbeat", "60"]
     )
     stop = asyncio.Event()

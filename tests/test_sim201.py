@@ -6,21 +6,17 @@ is also checked against the OCPP 2.0.1 JSON schemas.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from ocpp.exceptions import InternalError, OCPPError
 from ocpp.exceptions import NotImplementedError as OcppNotImplementedError
+from ocpp.exceptions import OCPPError
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call, call_result, datatypes, enums
-from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
-from websockets.typing import Subprotocol
+from websockets.asyncio.server import ServerConnection
 
 from chargegate.sim import Behaviour, Script, SimulatedStation201, run_fleet
 from chargegate.sim import cli as sim_cli
@@ -31,14 +27,17 @@ from chargegate.sim.script import (
     status_for,
 )
 
+from .support import sim_scenarios
+from .support.fake_csms import (
+    QUIET_HEARTBEAT,
+    FakeCsms,
+    RecordingCsms,
+    connect_fixture,  # noqa: F401  (the `connect` fixture)
+    serving,
+    sim_parser,
+)
+
 BLOCKED_TOKEN = "BLOCKED"
-# Long enough to never fire during a test unless a test asks for heartbeats.
-QUIET_HEARTBEAT = 60.0
-SUBPROTOCOL = Subprotocol("ocpp2.0.1")
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 def in_minutes(minutes: float) -> str:
@@ -84,67 +83,15 @@ def energy(event: dict[str, Any]) -> float:
     return value
 
 
-class Csms201(ChargePoint):
-    """Server side of one station connection: answers like a permissive CSMS, records all."""
+class Csms201(RecordingCsms, ChargePoint):
+    """Server side of one OCPP 2.0.1 connection: records all, answers like a permissive CSMS
+    (every idToken but BLOCKED_TOKEN accepted)."""
+
+    RESULTS = call_result
 
     def __init__(self, station_id: str, connection: ServerConnection) -> None:
-        super().__init__(station_id, connection, response_timeout=0.5)
-        self.messages: list[tuple[str, dict[str, Any]]] = []
-        self.closed = asyncio.Event()
-        self._arrival = asyncio.Event()
-        self._returned: set[int] = set()
-
-    def _got(self, action: str, payload: dict[str, Any]) -> None:
-        self.messages.append((action, payload))
-        arrival, self._arrival = self._arrival, asyncio.Event()
-        arrival.set()
-
-    def mark(self) -> int:
-        return len(self.messages)
-
-    def of(self, action: str, since: int = 0) -> list[dict[str, Any]]:
-        return [payload for name, payload in self.messages[since:] if name == action]
-
-    def index_of(self, action: str, since: int = 0, **match: Any) -> int:
-        for index in range(since, len(self.messages)):
-            name, payload = self.messages[index]
-            if name == action and all(payload.get(k) == v for k, v in match.items()):
-                return index
-        raise LookupError(f"no {action} {match} in {self.messages}")
-
-    async def wait_for(
-        self, action: str, since: int = 0, timeout: float = 1.0, **match: Any
-    ) -> dict[str, Any]:
-        """The first message of `action` at or after `since` matching `match`, not returned
-        before."""
-        async with asyncio.timeout(timeout):
-            while True:
-                arrival = self._arrival
-                for index in range(since, len(self.messages)):
-                    name, payload = self.messages[index]
-                    if index in self._returned or name != action:
-                        continue
-                    if all(payload.get(k) == v for k, v in match.items()):
-                        self._returned.add(index)
-                        return payload
-                await arrival.wait()
-
-    @on(enums.Action.boot_notification)
-    def on_boot_notification(self, **payload: Any) -> call_result.BootNotification:
-        self._got(enums.Action.boot_notification, payload)
-        return call_result.BootNotification(
-            current_time=now(), interval=300, status=enums.RegistrationStatusEnumType.accepted
-        )
-
-    @on(enums.Action.status_notification)
-    def on_status_notification(self, **payload: Any) -> call_result.StatusNotification:
-        self._got(enums.Action.status_notification, payload)
-        return call_result.StatusNotification()
-
-    @on(enums.Action.heartbeat)
-    def on_heartbeat(self, **payload: Any) -> call_result.Heartbeat:
-        self._got(enums.Action.heartbeat, payload)
-        return call_result.Heartbeat(current_time=now())
+        ChargePoint.__init__(self, station_id, connection, response_timeout=0.5)
+        RecordingCsms.__init__(self)
 
     def _token_info(self, id_token: dict[str, Any]) -> datatypes.IdTokenInfoType:
         status = (
@@ -166,94 +113,21 @@ class Csms201(ChargePoint):
         self._got(enums.Action.authorize, payload)
         return call_result.Authorize(id_token_info=self._token_info(payload["id_token"]))
 
-    @on(enums.Action.notify_report)
-    def on_notify_report(self, **payload: Any) -> call_result.NotifyReport:
-        self._got(enums.Action.notify_report, payload)
-        return call_result.NotifyReport()
-
-    @on(enums.Action.reservation_status_update)
-    def on_reservation_status_update(self, **payload: Any) -> call_result.ReservationStatusUpdate:
-        self._got(enums.Action.reservation_status_update, payload)
-        return call_result.ReservationStatusUpdate()
-
-    @on(enums.Action.meter_values)
-    def on_meter_values(self, **payload: Any) -> call_result.MeterValues:
-        self._got(enums.Action.meter_values, payload)
-        return call_result.MeterValues()
-
-
-@dataclass
-class FakeCsms:
-    url: str = ""
-    # The newest connection per station id, and all of them in order of arrival.
-    sessions: dict[str, Csms201] = field(default_factory=dict)
-    history: list[Csms201] = field(default_factory=list)
-    subprotocols: dict[str, str | None] = field(default_factory=dict)
-    _arrival: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def handler(self, ws: ServerConnection) -> None:
-        station_id = ws.request.path.rsplit("/", 1)[-1] if ws.request else "?"
-        session = Csms201(station_id, ws)
-        self.sessions[station_id] = session
-        self.history.append(session)
-        self.subprotocols[station_id] = ws.subprotocol
-        arrival, self._arrival = self._arrival, asyncio.Event()
-        arrival.set()
-        try:
-            await session.start()
-        except ConnectionClosed:
-            pass
-        finally:
-            session.closed.set()
-
-    async def session(self, station_id: str, nth: int = 0, timeout: float = 1.0) -> Csms201:
-        """The `nth` connection (0: first) of `station_id`, waiting for it to arrive."""
-        async with asyncio.timeout(timeout):
-            while True:
-                arrival = self._arrival
-                mine = [session for session in self.history if session.id == station_id]
-                if len(mine) > nth:
-                    return mine[nth]
-                await arrival.wait()
-
 
 @pytest.fixture
-async def csms() -> AsyncIterator[FakeCsms]:
-    fake = FakeCsms()
-    async with serve(fake.handler, "127.0.0.1", 0, subprotocols=[SUBPROTOCOL]) as server:
-        port = next(iter(server.sockets)).getsockname()[1]
-        fake.url = f"ws://127.0.0.1:{port}/ocpp"
-        yield fake
+async def csms() -> AsyncIterator[FakeCsms[Csms201]]:
+    async with serving(FakeCsms(Csms201, SimulatedStation201, "CS-1")) as served:
+        yield served
 
 
 StationFactory = Callable[..., Awaitable[tuple[SimulatedStation201, Csms201]]]
-
-
-@pytest.fixture
-async def connect(csms: FakeCsms) -> AsyncIterator[StationFactory]:
-    """Boot a station against the fake CSMS; returns it and the CSMS side of its connection."""
-    started: list[SimulatedStation201] = []
-
-    async def factory(
-        station_id: str = "CS-1", **options: Any
-    ) -> tuple[SimulatedStation201, Csms201]:
-        options.setdefault("heartbeat_interval", QUIET_HEARTBEAT)
-        options.setdefault("response_timeout", 1.0)
-        station = SimulatedStation201(station_id, csms.url, **options)
-        started.append(station)
-        await asyncio.wait_for(station.connect_and_boot(), 1.0)
-        return station, await csms.session(station_id)
-
-    yield factory
-    for station in started:
-        await station.close()
 
 
 # -- boot, statuses, heartbeats ---------------------------------------------------------------
 
 
 async def test_boot_then_every_evse_reported_available(
-    connect: StationFactory, csms: FakeCsms
+    connect: StationFactory, csms: FakeCsms[Csms201]
 ) -> None:
     station, cp = await connect("CS-BOOT", evses=3)
 
@@ -360,16 +234,12 @@ async def test_each_scripted_behaviour_gives_its_status(
     assert station.received[-1][0] == action
 
 
-@pytest.mark.parametrize(
-    ("behaviour", "error"),
-    [("call_error", InternalError), ("not_implemented", OcppNotImplementedError)],
-)
+@pytest.mark.parametrize(("behaviour", "error"), sim_scenarios.CALL_ERRORS)
 @pytest.mark.parametrize("action", ["RequestStartTransaction", "GetVariables", "DataTransfer"])
 async def test_scripted_call_errors(
     connect: StationFactory, action: str, behaviour: str, error: type[OCPPError]
 ) -> None:
     station, cp = await connect()
-    station.script.set(action, behaviour)
     request: Any = {
         "RequestStartTransaction": call.RequestStartTransaction(
             id_token=token(), remote_start_id=1
@@ -378,11 +248,7 @@ async def test_scripted_call_errors(
         "DataTransfer": call.DataTransfer(vendor_id="acme"),
     }[action]
 
-    with pytest.raises(error):
-        await cp.call(request, suppress=False)
-
-    assert [name for name, _ in station.received] == [action]
-    assert station.transactions == {}
+    await sim_scenarios.check_call_error(station, cp, action, behaviour, error, request)
 
 
 async def test_unscripted_unhandled_action_is_not_implemented(connect: StationFactory) -> None:
@@ -396,20 +262,11 @@ async def test_unscripted_unhandled_action_is_not_implemented(connect: StationFa
 
 async def test_silent_drops_only_that_call(connect: StationFactory) -> None:
     station, cp = await connect()
-    station.script.set("RequestStartTransaction", "silent")
+    request = call.RequestStartTransaction(id_token=token(), remote_start_id=5)
 
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(
-            cp.call(call.RequestStartTransaction(id_token=token(), remote_start_id=5)), 0.2
-        )
-
-    # Frames after the dropped one are still handled, both directions.
-    cleared = await cp.call(call.ClearCache(), suppress=False)
-    assert cleared.status == "Accepted"
-    assert await station.send_heartbeat()
-    assert station.connected
-    assert [name for name, _ in station.received] == ["RequestStartTransaction", "ClearCache"]
-    assert station.transactions == {}
+    await sim_scenarios.check_silent_drops_only_that_call(
+        station, cp, "RequestStartTransaction", request, call.ClearCache()
+    )
 
 
 async def test_scripted_behaviour_for_a_number_of_calls(connect: StationFactory) -> None:
@@ -423,18 +280,9 @@ async def test_scripted_behaviour_for_a_number_of_calls(connect: StationFactory)
 
 async def test_disconnect_closes_the_socket_without_answer(connect: StationFactory) -> None:
     station, cp = await connect()
-    station.script.set("ReserveNow", "disconnect")
     request = call.ReserveNow(id=3, expiry_date_time=in_minutes(10), id_token=token(), evse_id=1)
-    pending = asyncio.create_task(cp.call(request, suppress=False))
 
-    await asyncio.wait_for(cp.closed.wait(), 1.0)
-    await asyncio.wait_for(station.wait_closed(), 1.0)
-
-    assert not pending.done()  # no answer came before the close
-    pending.cancel()
-    assert not station.connected
-    assert not station.ready.is_set()
-    assert station.reservations == {}
+    await sim_scenarios.check_disconnect_without_answer(station, cp, "ReserveNow", request)
 
 
 # -- remote start and stop -------------------------------------------------------------------
@@ -1154,7 +1002,7 @@ def test_script_versions_are_checked() -> None:
 # -- fleet and command line -------------------------------------------------------------------
 
 
-async def test_fleet_of_201_stations(csms: FakeCsms) -> None:
+async def test_fleet_of_201_stations(csms: FakeCsms[Csms201]) -> None:
     script = Script(version="2.0.1")
     fleet = await run_fleet(
         csms.url, 2, 3, script, heartbeat_interval=QUIET_HEARTBEAT, ocpp="2.0.1"
@@ -1180,64 +1028,40 @@ async def test_fleet_refuses_a_script_of_the_other_version() -> None:
         await run_fleet("ws://127.0.0.1:1/ocpp", 1, 1, Script(), ocpp="2.0.1")
 
 
-async def test_run_reconnects_and_boots_again(csms: FakeCsms) -> None:
+async def test_run_reconnects_and_boots_again(csms: FakeCsms[Csms201]) -> None:
     script = Script(version="2.0.1")
     script.set("ClearCache", "disconnect", times=1)
     station = SimulatedStation201("CS-RE", csms.url, script=script, heartbeat_interval=60)
-    running = asyncio.create_task(station.run(reconnect_delay=0.01))
-    try:
-        first = await csms.session("CS-RE")
-        await first.wait_for("StatusNotification", evse_id=2)
-        pending = asyncio.create_task(first.call(call.ClearCache()))
-        await asyncio.wait_for(first.closed.wait(), 1.0)
-        pending.cancel()
 
-        second = await csms.session("CS-RE", nth=1)
-        await second.wait_for("BootNotification")
-        await second.wait_for("StatusNotification", evse_id=2)
-        result = await second.call(call.ClearCache(), suppress=False)
-        assert result.status == "Accepted"
-    finally:
-        await station.close()
-        await asyncio.wait_for(running, 1.0)
-    assert not station.connected
+    await sim_scenarios.check_reconnects(csms, station, call.ClearCache(), evse_id=2)
 
 
-async def test_station_as_context_manager(csms: FakeCsms) -> None:
-    async with SimulatedStation201("CS-CTX", csms.url, heartbeat_interval=60) as station:
-        assert station.ready.is_set()
-        session = await csms.session("CS-CTX")
-    await asyncio.wait_for(session.closed.wait(), 1.0)
+async def test_station_as_context_manager(csms: FakeCsms[Csms201]) -> None:
+    station = SimulatedStation201("CS-CTX", csms.url, heartbeat_interval=60)
 
-
-def _sim_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chargegate")
-    sim_cli.add_parser(parser.add_subparsers(dest="command"))
-    return parser
+    await sim_scenarios.check_context_manager(csms, station)
 
 
 def test_cli_parses_201_answers() -> None:
-    args = _sim_parser().parse_args(
+    args = sim_parser().parse_args(
         ["sim", "--url", "ws://h:1/ocpp", "--ocpp", "2.0.1", "--answer", "Reset=scheduled"]
     )
 
     script = sim_cli.build_script(args)
     assert script.version == "2.0.1"
     assert script.behaviour("Reset") == Behaviour.SCHEDULED
-    assert _sim_parser().parse_args(["sim", "--url", "ws://h:1/ocpp"]).ocpp == "1.6"
+    assert sim_parser().parse_args(["sim", "--url", "ws://h:1/ocpp"]).ocpp == "1.6"
 
 
 def test_cli_refuses_an_answer_of_the_other_version(capsys: pytest.CaptureFixture[str]) -> None:
-    args = _sim_parser().parse_args(
-        ["sim", "--url", "ws://h:1/ocpp", "--answer", "Reset=scheduled"]
-    )
+    args = sim_parser().parse_args(["sim", "--url", "ws://h:1/ocpp", "--answer", "Reset=scheduled"])
 
     assert sim_cli.run(args) == 2
     assert "makes no sense for Reset" in capsys.readouterr().err
 
 
-async def test_cli_runs_a_201_fleet_until_stopped(csms: FakeCsms) -> None:
-    args = _sim_parser().parse_args(
+async def test_cli_runs_a_201_fleet_until_stopped(csms: FakeCsms[Csms201]) -> None:
+    args = sim_parser().parse_args(
         ["sim", "--url", csms.url, "--ocpp", "2.0.1", "--connectors", "1", "--heartbeat", "60"]
     )
     stop = asyncio.Event()

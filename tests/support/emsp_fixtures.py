@@ -13,6 +13,7 @@ import pytest
 from chargegate.service.emsp.records import Peer as EmspPeer
 
 from ..conftest import Gateway
+from .servers import running
 from .stub_cpo import StubCpo
 
 EMSP_SETTINGS: dict[str, Any] = {
@@ -47,20 +48,14 @@ async def emsp_database_url(database_url: str) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def emsp_gateway(emsp_database_url: str) -> AsyncIterator[Gateway]:
-    gw = await Gateway(emsp_database_url, **EMSP_SETTINGS).start()
-    try:
+    async with running(Gateway(emsp_database_url, **EMSP_SETTINGS)) as gw:
         yield gw
-    finally:
-        await gw.stop()
 
 
 @pytest.fixture
 async def stub_cpo() -> AsyncIterator[StubCpo]:
-    cpo = await StubCpo().start()
-    try:
+    async with running(StubCpo()) as cpo:
         yield cpo
-    finally:
-        await cpo.stop()
 
 
 async def connect_to_chargegate(

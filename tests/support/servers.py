@@ -1,12 +1,34 @@
-"""Run ASGI apps under real uvicorn on a loopback port inside the test's event loop."""
+"""Run ASGI apps under real uvicorn on a loopback port inside the test's event loop, and the
+test servers built on them for as long as a fixture lasts."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Protocol, TypeVar
 
 import uvicorn
+
+
+class Startable(Protocol):
+    async def start(self) -> Any: ...
+
+    async def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Startable)
+
+
+@asynccontextmanager
+async def running(server: S) -> AsyncIterator[S]:
+    """`server` started for the block, and stopped after it however the block ends."""
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
 
 
 def bound_socket() -> socket.socket:

@@ -8,9 +8,10 @@ its own commands), `operator` (the eMSP's help desk: every command, sees all), `
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -344,31 +345,39 @@ async def list_peers(request: Request, key: AnyKey) -> list[dict[str, Any]]:
     ]
 
 
-def _owner(key: OperatorKey) -> int | None:
-    return None if ec.sees_all(requester(key).scopes) else key.id
+@dataclass(frozen=True)
+class ReceiptFilter:
+    """Which pushed Sessions or posted CDRs a list shows: those the key may see, of one command
+    if given, newest first up to `limit`."""
+
+    api_key_id: int | None
+    command_id: str | None
+    limit: int
 
 
-@router.get("/sessions", summary="Sessions the CPOs pushed, newest first")
-async def list_sessions(
-    request: Request,
+def _receipt_filter(
     key: AnyKey,
     command_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> list[dict[str, Any]]:
+) -> ReceiptFilter:
+    owner = None if ec.sees_all(requester(key).scopes) else key.id
+    return ReceiptFilter(owner, command_id, limit)
+
+
+Receipts = Annotated[ReceiptFilter, Depends(_receipt_filter)]
+
+
+@router.get("/sessions", summary="Sessions the CPOs pushed, newest first")
+async def list_sessions(request: Request, which: Receipts) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = await gateway_of(request).emsp.receipts.sessions_of(
-        api_key_id=_owner(key), command_id=command_id, limit=limit
+        api_key_id=which.api_key_id, command_id=which.command_id, limit=which.limit
     )
     return rows
 
 
 @router.get("/cdrs", summary="CDRs the CPOs posted, newest first")
-async def list_cdrs(
-    request: Request,
-    key: AnyKey,
-    command_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> list[dict[str, Any]]:
+async def list_cdrs(request: Request, which: Receipts) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = await gateway_of(request).emsp.receipts.cdrs_of(
-        api_key_id=_owner(key), command_id=command_id, limit=limit
+        api_key_id=which.api_key_id, command_id=which.command_id, limit=which.limit
     )
     return rows

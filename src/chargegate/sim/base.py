@@ -11,7 +11,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Generic, Protocol, Self, TypedDict, TypeVar
 
 from ocpp.charge_point import ChargePoint
 from ocpp.exceptions import InternalError, OCPPError
@@ -32,9 +32,34 @@ CONNECT_ERRORS = (OSError, InvalidHandshake, TimeoutError, ConnectionClosed, OCP
 FollowUp = Callable[[], Coroutine[Any, Any, None]]
 
 
-class SimulatedStationBase(ChargePoint):
+class HasReservationId(Protocol):
+    reservation_id: int
+
+
+# A version's reservation, and the type of its transaction ids (int in 1.6, str in 2.0.1).
+R = TypeVar("R", bound=HasReservationId)
+TransactionId = TypeVar("TransactionId", int, str)
+
+
+class StationOptions(TypedDict, total=False):
+    """What a simulated station of either version may be given besides its id, URL, outlets
+    and model (see SimulatedStationBase.__init__ for the defaults)."""
+
+    script: Script | None
+    heartbeat_interval: float | None
+    auto_transactions: bool
+    meter_wh_per_tick: int
+    meter_interval: float | None
+    response_timeout: float
+    vendor: str
+
+
+class SimulatedStationBase(ChargePoint, Generic[R, TransactionId]):
     """The client side of one OCPP-J connection; subclasses also derive from the versioned
-    `ocpp.vXX.ChargePoint` so that the library validates against that version's schemas."""
+    `ocpp.vXX.ChargePoint` so that the library validates against that version's schemas.
+
+    `auto_transactions` makes the station play its part after accepted commands (start, stop,
+    unlock, reset); without it, accepted commands are only answered."""
 
     SUBPROTOCOL: ClassVar[Subprotocol]
 
@@ -42,9 +67,14 @@ class SimulatedStationBase(ChargePoint):
         self,
         station_id: str,
         url_base: str,
-        script: Script | None,
-        heartbeat_interval: float | None,
-        response_timeout: float,
+        model: str,
+        script: Script | None = None,
+        heartbeat_interval: float | None = None,
+        auto_transactions: bool = True,
+        meter_wh_per_tick: int = 250,
+        meter_interval: float | None = None,
+        response_timeout: float = 30.0,
+        vendor: str = "chargegate",
     ) -> None:
         super().__init__(station_id, None, response_timeout=response_timeout, logger=WIRE_LOGGER)
         # Named after the version's module, as chargegate.sim.station16 logs for 1.6: operators
@@ -58,6 +88,11 @@ class SimulatedStationBase(ChargePoint):
         self.url = f"{url_base.rstrip('/')}/{station_id}"
         self.script = script if script is not None else Script(version=version)
         self.heartbeat_interval = heartbeat_interval
+        self.auto_transactions = auto_transactions
+        self.meter_wh_per_tick = meter_wh_per_tick
+        self.meter_interval = meter_interval
+        self.vendor = vendor
+        self.model = model
         self.boot_status: str | None = None
         # Set once BootNotification is accepted and the initial statuses are sent.
         self.ready = asyncio.Event()
@@ -73,6 +108,12 @@ class SimulatedStationBase(ChargePoint):
         # Per CALL unique id: the behaviour drawn from the script, and what to do once answered.
         self._behaviours: dict[str, Behaviour] = {}
         self._follow_ups: dict[str, list[FollowUp]] = {}
+        # Outlets (connectors, EVSEs) between an accepted remote start and its transaction.
+        self._starting: set[int] = set()
+        # Per reservation id, the task that ends it at its expiry; per transaction id, the task
+        # that sends its periodic meter values.
+        self._reservation_timers: dict[int, asyncio.Task[None]] = {}
+        self._samplers: dict[TransactionId, asyncio.Task[None]] = {}
 
     # -- what a version adds ----------------------------------------------------------------
 
@@ -86,12 +127,63 @@ class SimulatedStationBase(ChargePoint):
     def _heartbeat_seconds(self) -> float:
         raise NotImplementedError
 
-    def _resume_timers(self) -> None:
-        """Restart what a lost connection cancelled (reservation expiry, meter sampling)."""
+    @property
+    def reservations(self) -> dict[int, R]:
+        raise NotImplementedError
+
+    @property
+    def transactions(self) -> dict[TransactionId, Any]:
+        raise NotImplementedError
+
+    async def _expire(self, reservation: R) -> None:
+        """At the reservation's expiry, end it and tell the CSMS as the version does."""
+        raise NotImplementedError
+
+    async def _sample_meter(self, transaction_id: TransactionId, interval: float) -> None:
+        """Send the transaction's meter values every `interval` seconds while it lasts."""
+        raise NotImplementedError
 
     def _outlets(self) -> str:
         """What the boot log line reports as available, e.g. "2 EVSEs"."""
         raise NotImplementedError
+
+    # -- reservation expiry and meter sampling ----------------------------------------------
+
+    def _resume_timers(self) -> None:
+        """Restart what a lost connection cancelled (reservation expiry, meter sampling)."""
+        for reservation in self.reservations.values():
+            timer = self._reservation_timers.get(reservation.reservation_id)
+            if timer is None or timer.done():
+                self._start_expiry(reservation)
+        if not self.meter_interval:
+            return
+        for transaction_id in self.transactions:
+            sampler = self._samplers.get(transaction_id)
+            if sampler is None or sampler.done():
+                self._start_sampler(transaction_id, self.meter_interval)
+
+    def _start_expiry(self, reservation: R) -> None:
+        reservation_id = reservation.reservation_id
+        self._reservation_timers[reservation_id] = self._spawn(
+            self._expire(reservation), f"reservation-{reservation_id}"
+        )
+
+    def _forget_reservation(self, reservation_id: int) -> R | None:
+        """Drop the reservation and its expiry timer; returns the reservation, if there was one."""
+        timer = self._reservation_timers.pop(reservation_id, None)
+        if timer is not None and timer is not asyncio.current_task():
+            timer.cancel()
+        return self.reservations.pop(reservation_id, None)
+
+    def _start_sampler(self, transaction_id: TransactionId, interval: float) -> None:
+        self._samplers[transaction_id] = self._spawn(
+            self._sample_meter(transaction_id, interval), f"meter-{transaction_id}"
+        )
+
+    def _stop_sampler(self, transaction_id: TransactionId) -> None:
+        sampler = self._samplers.pop(transaction_id, None)
+        if sampler is not None and sampler is not asyncio.current_task():
+            sampler.cancel()
 
     # -- connection lifecycle ---------------------------------------------------------------
 

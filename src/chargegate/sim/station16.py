@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Unpack
 
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result, datatypes, enums
 from websockets.typing import Subprotocol
 
-from chargegate.sim.base import SimulatedStationBase
+from chargegate.sim.base import SimulatedStationBase, StationOptions
 from chargegate.sim.configuration import Configuration, default_configuration
-from chargegate.sim.script import Script
 from chargegate.sim.state import (
     Reservation,
     StationState,
@@ -30,12 +29,11 @@ DEFAULT_HEARTBEAT_INTERVAL = 60
 Status = enums.ChargePointStatus
 
 
-class SimulatedStation16(SimulatedStationBase, ChargePoint):
+class SimulatedStation16(SimulatedStationBase[Reservation, int], ChargePoint):
     """The client side of an OCPP 1.6J connection, behaving like a simple AC station.
 
-    `auto_transactions` makes the station play its part after accepted commands: a remote start
-    plugs in and starts a transaction, a remote stop or unlock ends it, a reset stops
-    transactions and boots again. Without it, accepted commands are only answered.
+    With `auto_transactions`, a remote start plugs in and starts a transaction, a remote stop
+    or unlock ends it, a reset stops transactions and boots again.
     """
 
     SUBPROTOCOL = Subprotocol("ocpp1.6")
@@ -45,32 +43,18 @@ class SimulatedStation16(SimulatedStationBase, ChargePoint):
         station_id: str,
         url_base: str,
         connectors: int = 2,
-        script: Script | None = None,
-        heartbeat_interval: float | None = None,
-        auto_transactions: bool = True,
-        meter_wh_per_tick: int = 250,
-        meter_interval: float | None = None,
-        response_timeout: float = 30.0,
-        vendor: str = "chargegate",
+        *,
         model: str = "SimStation16",
+        **options: Unpack[StationOptions],
     ) -> None:
         if connectors < 1:
             raise ValueError(f"a station needs at least one connector, got {connectors}")
-        super().__init__(station_id, url_base, script, heartbeat_interval, response_timeout)
+        super().__init__(station_id, url_base, model, **options)
         self.connectors = connectors
-        self.auto_transactions = auto_transactions
-        self.meter_wh_per_tick = meter_wh_per_tick
-        self.meter_interval = meter_interval
-        self.vendor = vendor
-        self.model = model
         self.state = StationState(connectors)
         self.configuration = Configuration(
             default_configuration(connectors, DEFAULT_HEARTBEAT_INTERVAL)
         )
-        # Connectors between an accepted remote start and its StartTransaction.conf.
-        self._starting: set[int] = set()
-        self._samplers: dict[int, asyncio.Task[None]] = {}
-        self._reservation_timers: dict[int, asyncio.Task[None]] = {}
 
     # -- state shortcuts tests read ---------------------------------------------------------
 
@@ -95,23 +79,6 @@ class SimulatedStation16(SimulatedStationBase, ChargePoint):
 
     def _outlets(self) -> str:
         return f"{self.connectors} connectors"
-
-    def _resume_timers(self) -> None:
-        for reservation in self.state.reservations.values():
-            timer = self._reservation_timers.get(reservation.reservation_id)
-            if timer is None or timer.done():
-                self._reservation_timers[reservation.reservation_id] = self._spawn(
-                    self._expire(reservation), f"reservation-{reservation.reservation_id}"
-                )
-        if not self.meter_interval:
-            return
-        for transaction_id in self.state.transactions:
-            sampler = self._samplers.get(transaction_id)
-            if sampler is None or sampler.done():
-                self._samplers[transaction_id] = self._spawn(
-                    self._sample_meter(transaction_id, self.meter_interval),
-                    f"meter-{transaction_id}",
-                )
 
     async def _boot_until_accepted(self) -> None:
         while True:
@@ -209,9 +176,7 @@ class SimulatedStation16(SimulatedStationBase, ChargePoint):
         if reservation_id is not None:
             self._forget_reservation(reservation_id)
         if self.meter_interval:
-            self._samplers[transaction_id] = self._spawn(
-                self._sample_meter(transaction_id, self.meter_interval), f"meter-{transaction_id}"
-            )
+            self._start_sampler(transaction_id, self.meter_interval)
         return transaction_id
 
     async def stop_transaction(self, transaction_id: int, reason: str = "Local") -> None:
@@ -219,9 +184,7 @@ class SimulatedStation16(SimulatedStationBase, ChargePoint):
         tx = self.state.transactions.pop(transaction_id, None)
         if tx is None:
             raise ValueError(f"{self.id} has no transaction {transaction_id}")
-        sampler = self._samplers.pop(transaction_id, None)
-        if sampler is not None and sampler is not asyncio.current_task():
-            sampler.cancel()
+        self._stop_sampler(transaction_id)
         meter_stop = self._tick(tx.connector_id)
         await self.call(
             call.StopTransaction(
@@ -373,9 +336,7 @@ class SimulatedStation16(SimulatedStationBase, ChargePoint):
                 )
                 replaced = self._forget_reservation(reservation_id)
                 self.state.reservations[reservation_id] = reservation
-                self._reservation_timers[reservation_id] = self._spawn(
-                    self._expire(reservation), f"reservation-{reservation_id}"
-                )
+                self._start_expiry(reservation)
                 self._after_answer(
                     call_unique_id, lambda: self._show_reservation(reservation, replaced)
                 )
@@ -401,12 +362,6 @@ class SimulatedStation16(SimulatedStationBase, ChargePoint):
         if holder is not None and holder.reservation_id != reservation_id:
             return enums.ReservationStatus.occupied
         return enums.ReservationStatus.accepted
-
-    def _forget_reservation(self, reservation_id: int) -> Reservation | None:
-        timer = self._reservation_timers.pop(reservation_id, None)
-        if timer is not None and timer is not asyncio.current_task():
-            timer.cancel()
-        return self.state.reservations.pop(reservation_id, None)
 
     async def _show_reservation(
         self, reservation: Reservation, replaced: Reservation | None

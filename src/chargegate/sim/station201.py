@@ -7,15 +7,14 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Mapping
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, Unpack
 
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call, call_result, datatypes, enums
 from websockets.typing import Subprotocol
 
 from chargegate.sim import device_model as dm
-from chargegate.sim.base import SimulatedStationBase
-from chargegate.sim.script import Script
+from chargegate.sim.base import SimulatedStationBase, StationOptions
 from chargegate.sim.state import ocpp_timestamp, parse_timestamp, utc_now
 from chargegate.sim.state201 import (
     CONNECTOR_ID,
@@ -76,13 +75,12 @@ def as_id_token(token: TokenLike) -> datatypes.IdTokenType:
     )
 
 
-class SimulatedStation201(SimulatedStationBase, ChargePoint):
+class SimulatedStation201(SimulatedStationBase[Reservation201, str], ChargePoint):
     """The client side of an OCPP 2.0.1 connection, behaving like a simple AC station with
     `evses` EVSEs of one connector each (evseId n, connectorId 1).
 
-    `auto_transactions` makes the station play its part after accepted commands: a remote start
-    starts a transaction, a remote stop ends it, a reset ends transactions and boots again.
-    Without it, accepted commands are only answered.
+    With `auto_transactions`, a remote start starts a transaction, a remote stop ends it, a
+    reset ends transactions and boots again.
     """
 
     SUBPROTOCOL = Subprotocol("ocpp2.0.1")
@@ -92,32 +90,18 @@ class SimulatedStation201(SimulatedStationBase, ChargePoint):
         station_id: str,
         url_base: str,
         evses: int = 2,
-        script: Script | None = None,
-        heartbeat_interval: float | None = None,
-        auto_transactions: bool = True,
-        meter_wh_per_tick: int = 250,
-        meter_interval: float | None = None,
-        response_timeout: float = 30.0,
-        vendor: str = "chargegate",
+        *,
         model: str = "SimStation201",
+        **options: Unpack[StationOptions],
     ) -> None:
         if evses < 1:
             raise ValueError(f"a station needs at least one EVSE, got {evses}")
-        super().__init__(station_id, url_base, script, heartbeat_interval, response_timeout)
+        super().__init__(station_id, url_base, model, **options)
         self.evses = evses
-        self.auto_transactions = auto_transactions
-        self.meter_wh_per_tick = meter_wh_per_tick
-        self.meter_interval = meter_interval
-        self.vendor = vendor
-        self.model = model
         self.state = StationState201(evses)
         self.device_model = dm.DeviceModel(
-            dm.default_device_model(evses, DEFAULT_HEARTBEAT_INTERVAL, vendor, model)
+            dm.default_device_model(evses, DEFAULT_HEARTBEAT_INTERVAL, self.vendor, model)
         )
-        # EVSEs between an accepted remote start and its TransactionEvent Started.
-        self._starting: set[int] = set()
-        self._samplers: dict[str, asyncio.Task[None]] = {}
-        self._reservation_timers: dict[int, asyncio.Task[None]] = {}
         # Resets answered Scheduled, done once their scope is idle: an EVSE id, None = station.
         self._pending_resets: set[int | None] = set()
 
@@ -156,20 +140,6 @@ class SimulatedStation201(SimulatedStationBase, ChargePoint):
         return self.device_model.get_int(
             dm.OCPP_COMM_CTRLR, dm.HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_INTERVAL
         )
-
-    def _resume_timers(self) -> None:
-        for reservation in self.state.reservations.values():
-            timer = self._reservation_timers.get(reservation.reservation_id)
-            if timer is None or timer.done():
-                self._reservation_timers[reservation.reservation_id] = self._spawn(
-                    self._expire(reservation), f"reservation-{reservation.reservation_id}"
-                )
-        if not self.meter_interval:
-            return
-        for transaction_id in self.state.transactions:
-            sampler = self._samplers.get(transaction_id)
-            if sampler is None or sampler.done():
-                self._start_sampler(transaction_id, self.meter_interval)
 
     # -- messages the station sends ---------------------------------------------------------
 
@@ -288,9 +258,7 @@ class SimulatedStation201(SimulatedStationBase, ChargePoint):
         tx = self.state.transactions.pop(transaction_id, None)
         if tx is None:
             raise ValueError(f"{self.id} has no transaction {transaction_id}")
-        sampler = self._samplers.pop(transaction_id, None)
-        if sampler is not None and sampler is not asyncio.current_task():
-            sampler.cancel()
+        self._stop_sampler(transaction_id)
         trigger = trigger_reason or STOP_TRIGGERS.get(reason, Trigger.abnormal_condition)
         await self._transaction_event(
             tx,
@@ -381,11 +349,6 @@ class SimulatedStation201(SimulatedStationBase, ChargePoint):
     def _tick(self, evse_id: int) -> int:
         self.state.meter_wh[evse_id] += self.meter_wh_per_tick
         return self.state.meter_wh[evse_id]
-
-    def _start_sampler(self, transaction_id: str, interval: float) -> None:
-        self._samplers[transaction_id] = self._spawn(
-            self._sample_meter(transaction_id, interval), f"meter-{transaction_id}"
-        )
 
     async def _sample_meter(self, transaction_id: str, interval: float) -> None:
         while True:
@@ -513,9 +476,7 @@ class SimulatedStation201(SimulatedStationBase, ChargePoint):
                 )
                 replaced = self._forget_reservation(id)
                 self.state.reservations[id] = reservation
-                self._reservation_timers[id] = self._spawn(
-                    self._expire(reservation), f"reservation-{id}"
-                )
+                self._start_expiry(reservation)
                 self._after_answer(
                     call_unique_id, lambda: self._show_reservation(reservation, replaced)
                 )
@@ -562,12 +523,6 @@ class SimulatedStation201(SimulatedStationBase, ChargePoint):
         if holder is not None and holder.reservation_id != reservation_id:
             return answer.occupied
         return answer.accepted
-
-    def _forget_reservation(self, reservation_id: int) -> Reservation201 | None:
-        timer = self._reservation_timers.pop(reservation_id, None)
-        if timer is not None and timer is not asyncio.current_task():
-            timer.cancel()
-        return self.state.reservations.pop(reservation_id, None)
 
     async def _show_reservation(
         self, reservation: Reservation201, replaced: Reservation201 | None

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from chargegate.domain import commands as dc
 from chargegate.domain.clock import ocpi_datetime
-from chargegate.service.emsp.ports import BodyError
+from chargegate.service.emsp.ports import BodyError, SenderIdentity
 
 from ..envelope import validation_message
 from ..v211 import commands as v211
@@ -25,7 +25,7 @@ _TOKEN_TYPES_211 = ("OTHER", "RFID")
 
 
 def token_object(
-    version: str, token: dc.Token, *, owner: tuple[str, str], issuer: str, now: datetime
+    version: str, token: dc.Token, *, sender: SenderIdentity, now: datetime
 ) -> dict[str, Any]:
     raw = token.raw
     last_updated = raw.get("last_updated") or ocpi_datetime(now)
@@ -37,21 +37,21 @@ def token_object(
             "auth_id": token.contract_id,
         }
         _copy(raw, body, "visual_number")
-        body["issuer"] = token.issuer or issuer
+        body["issuer"] = token.issuer or sender.issuer
         body["valid"] = raw.get("valid", True)
         _copy(raw, body, "language")
         body["last_updated"] = last_updated
         body["whitelist"] = raw.get("whitelist", "ALLOWED")
         return body
     body = {
-        "country_code": (raw.get("country_code") or owner[0]).upper(),
-        "party_id": (raw.get("party_id") or owner[1]).upper(),
+        "country_code": (raw.get("country_code") or sender.owner[0]).upper(),
+        "party_id": (raw.get("party_id") or sender.owner[1]).upper(),
         "uid": token.uid,
         "type": token.type,
         "contract_id": token.contract_id,
     }
     _copy(raw, body, "visual_number")
-    body["issuer"] = token.issuer or issuer
+    body["issuer"] = token.issuer or sender.issuer
     _copy(raw, body, "group_id")
     body["valid"] = raw.get("valid", True)
     body["whitelist"] = raw.get("whitelist", "ALLOWED")
@@ -67,8 +67,7 @@ def command_body(
     response_url: str,
     *,
     gireve: bool,
-    owner: tuple[str, str],
-    issuer: str,
+    sender: SenderIdentity,
     now: datetime,
 ) -> dict[str, Any]:
     """The body to POST to `{commands endpoint}/{command}`; BodyError if it cannot be sent."""
@@ -77,7 +76,7 @@ def command_body(
     if version == "2.1.1" and gireve:
         reference_field = "authorization_id"
     if isinstance(request, dc.StartSession):
-        body["token"] = token_object(version, request.token, owner=owner, issuer=issuer, now=now)
+        body["token"] = token_object(version, request.token, sender=sender, now=now)
         if reference_field and request.authorization_reference:
             body[reference_field] = request.authorization_reference
         body["location_id"] = request.location_id
@@ -89,7 +88,7 @@ def command_body(
     elif isinstance(request, dc.StopSession):
         body["session_id"] = request.session_id
     elif isinstance(request, dc.ReserveNow):
-        body["token"] = token_object(version, request.token, owner=owner, issuer=issuer, now=now)
+        body["token"] = token_object(version, request.token, sender=sender, now=now)
         body["expiry_date"] = ocpi_datetime(request.expiry_date)
         body["reservation_id"] = _reservation_id(version, request.reservation_id)
         body["location_id"] = request.location_id

@@ -9,7 +9,7 @@ import httpx
 
 from chargegate.domain import commands as dc
 from chargegate.domain.emsp_commands import CpoAnswer
-from chargegate.service.emsp.ports import Target
+from chargegate.service.emsp.ports import SenderIdentity, Target
 
 from ..outgoing import request_headers
 from .bodies import command_body
@@ -78,13 +78,10 @@ class CommandSender:
         response_url: str,
         *,
         gireve: bool,
-        owner: tuple[str, str],
-        issuer: str,
+        sender: SenderIdentity,
         now: datetime,
     ) -> dict[str, Any]:
-        return command_body(
-            version, request, response_url, gireve=gireve, owner=owner, issuer=issuer, now=now
-        )
+        return command_body(version, request, response_url, gireve=gireve, sender=sender, now=now)
 
     async def send(
         self, target: Target, command: str, body: dict[str, Any], correlation_id: str

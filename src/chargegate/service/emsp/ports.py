@@ -20,6 +20,15 @@ class BodyError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class SenderIdentity:
+    """Who we are in the command bodies we send: our party (country_code, party_id), for a
+    2.2.1 Token that names none, and our business name, for a Token without an issuer."""
+
+    owner: tuple[str, str]
+    issuer: str
+
+
+@dataclass(frozen=True, slots=True)
 class Identity:
     role: str
     country_code: str
@@ -88,8 +97,7 @@ class CpoCommandChannel(Protocol):
         response_url: str,
         *,
         gireve: bool,
-        owner: tuple[str, str],
-        issuer: str,
+        sender: SenderIdentity,
         now: datetime,
     ) -> dict[str, Any]:
         """The command's body in the peer's version; raises BodyError if it cannot be sent."""

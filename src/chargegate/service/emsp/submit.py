@@ -24,7 +24,7 @@ from .answers import RecordAnswer
 from .events import EmspEvents
 from .identity import emsp_base, our_business_name, our_party
 from .peers import EmspPeers, peer_name
-from .ports import BodyError, CpoCommandChannel, Target
+from .ports import BodyError, CpoCommandChannel, SenderIdentity, Target
 from .records import Peer, SentCommand
 from .store_ports import DuplicateCommand
 from .views import Requester, command_view
@@ -142,8 +142,7 @@ class SubmitCommand:
                 request,
                 response_url,
                 gireve=gireve,
-                owner=our_party(self._settings),
-                issuer=our_business_name(self._settings),
+                sender=SenderIdentity(our_party(self._settings), our_business_name(self._settings)),
                 now=now,
             )
         except BodyError as exc:
