@@ -186,6 +186,9 @@ async def serving(fake: FakeCsms[SessionT]) -> AsyncIterator[FakeCsms[SessionT]]
         yield fake
 
 
+BOUND = 10.0
+
+
 @pytest.fixture(name="connect")
 async def connect_fixture(
     csms: FakeCsms[Any],
@@ -196,10 +199,11 @@ async def connect_fixture(
 
     async def factory(station_id: str = csms.default_station_id, **options: Any) -> tuple[Any, Any]:
         options.setdefault("heartbeat_interval", QUIET_HEARTBEAT)
-        options.setdefault("response_timeout", 1.0)
+        # Bounds, not waits: generous, as a loaded CI machine may take seconds to answer.
+        options.setdefault("response_timeout", BOUND)
         station = csms.station_class(station_id, csms.url, **options)
         started.append(station)
-        await asyncio.wait_for(station.connect_and_boot(), 1.0)
+        await asyncio.wait_for(station.connect_and_boot(), BOUND)
         return station, await csms.session(station_id)
 
     yield factory
