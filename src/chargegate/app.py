@@ -65,7 +65,12 @@ from chargegate.service.station_events import StationEvents
 from chargegate.settings import Settings
 from chargegate.store import db
 from chargegate.store.comm_log import PRUNE_EVERY, CommunicationLog
+from chargegate.store.command_store import SqlCommandStore
 from chargegate.store.health import readiness
+from chargegate.store.operator_key_store import SqlOperatorKeyStore
+from chargegate.store.party_store import SqlPartyStore
+from chargegate.store.remote_request_store import SqlRemoteRequestStore
+from chargegate.store.station_event_store import SqlStationEventStore
 from chargegate.store.units import Units
 
 log = logging.getLogger(__name__)
@@ -132,21 +137,29 @@ def create_app(
         comm_log = CommunicationLog(units, retention_days=settings.comm_log_retention_days)
         peer_client = PeerClient()
         delivery = DeliveryWorker(settings, sessions, peer_client, units)
-        parties = PartyService(sessions)
+        parties = PartyService(SqlPartyStore(sessions))
         commands = CommandService(
             settings,
-            sessions,
+            SqlCommandStore(units, wire),
             router,
             wire,
             delivery.notify,
+            parties.cache,
             delivery.deliver_now,
-            parties=parties.cache,
-            units=units,
         )
-        station_events = StationEvents(settings, sessions, wire, delivery.notify, units)
+        station_events = StationEvents(
+            SqlStationEventStore(
+                sessions,
+                units,
+                wire,
+                session_link_window=settings.session_link_window,
+                result_horizon=settings.delivery_result_horizon,
+            ),
+            delivery.notify,
+        )
         remote_commands = RemoteCommandService(
             settings,
-            sessions,
+            SqlRemoteRequestStore(sessions),
             router,
             cap,
             on_lock=station_events.cancel_reservations_at,
@@ -156,7 +169,7 @@ def create_app(
         state.comm_log, state.delivery, state.commands = comm_log, delivery, commands
         state.redis, state.engine = redis, engine
         state.parties = parties
-        state.operator_keys = OperatorKeys(sessions)
+        state.operator_keys = OperatorKeys(SqlOperatorKeyStore(sessions))
         state.remote_commands = remote_commands
         state.station_events = station_events
         state.emsp = EmspSide(settings, sessions, http)

@@ -74,12 +74,13 @@ def _serve(args: argparse.Namespace) -> int:
 async def _with_parties(job):  # type: ignore[no-untyped-def]
     from chargegate.service.parties import PartyService
     from chargegate.store import db
+    from chargegate.store.party_store import SqlPartyStore
 
     settings = Settings()
     await db.upgrade_async(settings.database_url)
     engine = db.make_engine(settings.database_url)
     try:
-        return await job(PartyService(db.make_sessionmaker(engine)))
+        return await job(PartyService(SqlPartyStore(db.make_sessionmaker(engine))))
     finally:
         await engine.dispose()
 
@@ -127,13 +128,14 @@ def _party_list(args: argparse.Namespace) -> int:
 def _operator_key_add(args: argparse.Namespace) -> int:
     from chargegate.service.operator_keys import OperatorKeys
     from chargegate.store import db
+    from chargegate.store.operator_key_store import SqlOperatorKeyStore
 
     async def job() -> str:
         settings = Settings()
         await db.upgrade_async(settings.database_url)
         engine = db.make_engine(settings.database_url)
         try:
-            return await OperatorKeys(db.make_sessionmaker(engine)).add(
+            return await OperatorKeys(SqlOperatorKeyStore(db.make_sessionmaker(engine))).add(
                 args.name, tuple(args.scope or ("operator", "read"))
             )
         finally:
@@ -152,6 +154,7 @@ def _operator_key_add(args: argparse.Namespace) -> int:
 def _station_map(args: argparse.Namespace) -> int:
     from chargegate.service.stations import MappingConflict, StationMapping
     from chargegate.store import db
+    from chargegate.store.station_mapping_store import SqlStationMappingStore
 
     evses: dict[int, str] = {}
     for item in args.evse or []:
@@ -166,7 +169,7 @@ def _station_map(args: argparse.Namespace) -> int:
         await db.upgrade_async(settings.database_url)
         engine = db.make_engine(settings.database_url)
         try:
-            await StationMapping(db.make_sessionmaker(engine)).map(
+            await StationMapping(SqlStationMappingStore(db.make_sessionmaker(engine))).map(
                 args.station_id, location_id=args.location_id, evses=evses
             )
         finally:
