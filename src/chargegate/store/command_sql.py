@@ -129,7 +129,7 @@ _RESOLVE = (
     )
 )
 _RESOLVE_WHOLE = _RESOLVE.returning(*commands.c, _PARTY_VERSION)
-# What a result's request is built from (CommandService._result_row). Reading back the whole
+# What a result's request is built from (command_store._result_values). Reading back the whole
 # row converted its request JSON and five datetimes for nothing: 2 % of a command's CPU.
 _RESOLVE_FOR_RESULT = _RESOLVE.returning(
     commands.c.id,
@@ -245,7 +245,7 @@ def _cased(value: str, case_insensitive: bool) -> str:
     return value.lower() if case_insensitive else value
 
 
-def expired_commands(now: datetime) -> Select[str, str]:
+def expired_commands(now: Any) -> Select[str, str]:
     """The sweeper's query: pending commands past their deadline, read through the index of
     pending ones (models.PENDING_ONLY), which it can take only with the state as a literal."""
     return select(commands.c.id, commands.c.type).where(
@@ -292,9 +292,7 @@ def session_to_stop(x: Executor, session_id: str, case_insensitive: bool) -> Ses
     )
 
 
-_EXPIRED = select(commands.c.id, commands.c.type).where(
-    commands.c.state == literal_column(PENDING_STATE), commands.c.deadline < bindparam("now")
-)
+_EXPIRED = expired_commands(bindparam("now"))
 
 
 @atomic_alone  # reads only
