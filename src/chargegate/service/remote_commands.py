@@ -8,7 +8,9 @@ from chargegate.cluster.cap import ParallelCap
 from chargegate.cluster.router import StationRouter
 from chargegate.settings import Settings
 
+from .remote_errors import RemoteCommandError
 from .remote_operator_requests import ConfigurationItem, OperatorRequests
+from .remote_request_cap import RequestSlots
 from .remote_requests import (
     ACCEPTED,
     EXPIRED,
@@ -20,9 +22,7 @@ from .remote_requests import (
     TIMEOUT,
     WAITING,
     RemoteCalls,
-    RemoteCommandError,
     RemoteRequestStore,
-    RequestSlots,
     record_status,
 )
 from .remote_start_attempts import RemoteStartAttempts

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 from chargegate.domain import station_calls as sc
 from chargegate.domain.station_calls import Outcome, StationReply
 
+from .remote_errors import RemoteCommandError
 from .remote_requests import (
     ACCEPTED,
     UNREACHED,
     RemoteCalls,
-    RemoteCommandError,
     failure,
     record_status,
     reply_message,

@@ -1,16 +1,13 @@
 """What every operator remote request shares: its record (created PENDING, finished with the
-station's answer and the OCPP message ids it caused), the station it names, and its slot under
-the cap on requests in flight."""
+station's answer and the OCPP message ids it caused), the station it names, its slot under the
+cap on requests in flight (remote_request_cap.py), and its call sent past the HTTP answer."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from chargegate.cluster.cap import ParallelCap
 from chargegate.cluster.router import StationRouter
 from chargegate.domain import station_calls as sc
 from chargegate.domain.clock import utcnow
@@ -19,6 +16,8 @@ from chargegate.domain.station_calls import Outcome, StationReply
 from chargegate.settings import Settings
 
 from .background import BackgroundTasks
+from .remote_errors import RemoteCommandError
+from .remote_request_cap import RequestSlots
 
 if TYPE_CHECKING:
     from chargegate.store.models import (
@@ -30,16 +29,6 @@ if TYPE_CHECKING:
     )
 
 log = logging.getLogger(__name__)
-
-
-class RemoteCommandError(Exception):
-    """Why a remote command could not be carried out; `kind` picks the HTTP status."""
-
-    def __init__(self, kind: str, message: str, record_id: str | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.record_id = record_id
 
 
 # Record statuses. Async attempts move PENDING → WAITING → SUCCEEDED | EXPIRED.
@@ -135,40 +124,6 @@ class RemoteRequestStore(Protocol):
     async def set_connector_lock(
         self, station_id: str, connector_uuid: str, locked: bool
     ) -> Connector | None: ...
-
-
-class RequestSlots:
-    """The cap on remote requests in flight (cluster-wide with Redis)."""
-
-    def __init__(self, cap: ParallelCap) -> None:
-        self.cap = cap
-
-    async def take(self) -> str:
-        try:
-            slot = await self.cap.acquire()
-        except Exception as exc:  # the cap's store (Redis in a cluster) is unreachable
-            raise RemoteCommandError(
-                "unavailable", f"cannot count requests in flight right now: {exc}"
-            ) from exc
-        if slot is None:
-            raise RemoteCommandError(
-                "cap",
-                f"at most {self.cap.limit} remote requests may be in flight at once; "
-                "retry when one has finished",
-            )
-        return slot
-
-    async def release(self, slot: str | None) -> None:
-        if slot is not None:
-            await self.cap.release(slot)
-
-    @contextlib.asynccontextmanager
-    async def held(self) -> AsyncIterator[None]:
-        slot = await self.take()
-        try:
-            yield
-        finally:
-            await self.release(slot)
 
 
 class RemoteCalls:

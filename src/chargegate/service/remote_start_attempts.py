@@ -12,8 +12,9 @@ from chargegate.domain import station_calls as sc
 from chargegate.domain.clock import as_utc, utcnow
 from chargegate.domain.ids import new_id, new_remote_start_id
 
+from .remote_errors import RemoteCommandError
 from .remote_operator_requests import OperatorRequests
-from .remote_requests import EXPIRED, SUCCEEDED, WAITING, RemoteCalls, RemoteCommandError
+from .remote_requests import EXPIRED, SUCCEEDED, WAITING, RemoteCalls
 
 if TYPE_CHECKING:
     from chargegate.store.models import RemoteRequest

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from .remote_requests import RemoteCommandError, RemoteRequestStore
+from .remote_errors import RemoteCommandError
+from .remote_requests import RemoteRequestStore
 
 if TYPE_CHECKING:
     from chargegate.store.models import Connector, Station
