@@ -89,16 +89,7 @@ class SqlRemoteRequestStore:
             )
 
     async def store_configuration(self, station_id: str, keys: list[dict[str, Any]]) -> None:
-        now = utcnow()
-        async with self._sessions.begin() as s:
-            for entry in keys:
-                row = await s.get(StationConfiguration, (station_id, entry["key"]))
-                if row is None:
-                    row = StationConfiguration(station_id=station_id, key=entry["key"])
-                    s.add(row)
-                row.value = entry.get("value")
-                row.readonly = bool(entry.get("readonly"))
-                row.fetched_at = now
+        await store_configuration(self._sessions, station_id, keys)
 
     async def waiting_attempts(self) -> list[RemoteRequest]:
         async with self._sessions() as s:
@@ -197,3 +188,22 @@ async def _connector(
     if connector_id is not None:
         return await s.get(Connector, (station_id, connector_id))
     return None
+
+
+async def store_configuration(
+    sessions: async_sessionmaker[AsyncSession], station_id: str, entries: list[dict[str, Any]]
+) -> None:
+    """Configuration keys as a station reported them (key, value, readonly), replacing what
+    it reported before; keys are cut to the column's 50 characters, values kept as text."""
+    now = utcnow()
+    async with sessions.begin() as s:
+        for entry in entries:
+            key = str(entry["key"])[:50]
+            row = await s.get(StationConfiguration, (station_id, key))
+            if row is None:
+                row = StationConfiguration(station_id=station_id, key=key)
+                s.add(row)
+            value = entry.get("value")
+            row.value = None if value is None else str(value)
+            row.readonly = bool(entry.get("readonly"))
+            row.fetched_at = now

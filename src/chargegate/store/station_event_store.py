@@ -18,7 +18,8 @@ from chargegate.service.station_events import MeterSample, kwh_between
 
 from . import peer_push_sql, station_sql
 from .command_sql import insert_outbox
-from .models import ChargingSession, Command, Party, Reservation, StationConfiguration
+from .models import ChargingSession, Command, Party, Reservation
+from .remote_request_store import store_configuration
 from .units import Units, run_in_session
 
 # A START_SESSION whose outcome was one of these may still be the origin of a transaction:
@@ -234,18 +235,7 @@ class SqlStationEventStore:
     async def configuration_reported(
         self, station_id: str, entries: list[dict[str, object]]
     ) -> None:
-        now = utcnow()
-        async with self._sessions.begin() as s:
-            for entry in entries:
-                key = str(entry["key"])[:50]
-                row = await s.get(StationConfiguration, (station_id, key))
-                if row is None:
-                    row = StationConfiguration(station_id=station_id, key=key)
-                    s.add(row)
-                value = entry.get("value")
-                row.value = None if value is None else str(value)
-                row.readonly = bool(entry.get("readonly"))
-                row.fetched_at = now
+        await store_configuration(self._sessions, station_id, entries)
 
     # ---- helpers -----------------------------------------------------------------------------
 
