@@ -1,11 +1,10 @@
 """In-memory fakes of the service layer's ports: the store, the station router, the peers'
-wire, the delivery worker's signals and the cap. Service tests run against these, with no
-database, no server and no socket."""
+wire and the delivery worker's signals (the cap is the real in-process one, cluster/cap.py).
+Service tests run against these, with no database, no server and no socket."""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -107,22 +106,6 @@ class Delivery:
     async def next_sent(self) -> OutboxRow:
         """The next row sent at once (waits for it)."""
         return await asyncio.wait_for(self._sending.get(), 1)
-
-
-class FakeCap:
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.slots: set[str] = set()
-
-    async def acquire(self) -> str | None:
-        if len(self.slots) >= self.limit:
-            return None
-        slot = uuid.uuid4().hex
-        self.slots.add(slot)
-        return slot
-
-    async def release(self, slot: str) -> None:
-        self.slots.discard(slot)
 
 
 # ---- commands ---------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from chargegate.cluster.cap import LocalCap
 from chargegate.domain import station_calls as sc
 from chargegate.domain.clock import as_utc
 from chargegate.domain.station_calls import Outcome, StationReply
@@ -18,7 +19,7 @@ from chargegate.service.remote_commands import RemoteCommandError, RemoteCommand
 from chargegate.settings import Settings
 from chargegate.store.models import RemoteRequest
 
-from .fakes import FakeCap, FakeRemoteRequestStore, FakeRouter
+from .fakes import FakeRemoteRequestStore, FakeRouter
 
 MINUTE = 60.0
 
@@ -30,7 +31,7 @@ class Remote:
         self.store.add_station("CP-1", 1, 2, now=self.now)
         self.router = FakeRouter()
         self.router.online.add("CP-1")
-        self.cap = FakeCap(cap)
+        self.cap = LocalCap(cap)
         self.locked: list[tuple[str, int | None, str]] = []
         self.service = RemoteCommandService(
             Settings(operator_minute_seconds=MINUTE, remote_start_valid_minutes=10),
@@ -83,7 +84,7 @@ async def test_an_attempt_sends_remote_start_and_waits_with_default_valid_until(
     default = as_utc(attempt.valid_until) - remote.now
     assert timedelta(minutes=10) <= default < timedelta(minutes=10, seconds=5)
     assert attempt.request["connectorUuid"] == "CP-1-uuid-1"
-    assert remote.cap.slots == set()  # given back once the station answered
+    assert remote.cap.in_flight == 0  # given back once the station answered
 
 
 async def test_a_refused_attempt_is_finished_with_the_station_status(remote: Remote) -> None:
@@ -167,11 +168,11 @@ async def test_the_cap_refuses_the_request_over_it_and_frees_slots_after_answers
     with pytest.raises(RemoteCommandError) as over:
         await remote.attempt(connector_id=2)
     assert over.value.kind == "cap"
-    assert len(remote.cap.slots) == 2
+    assert remote.cap.in_flight == 2
     remote.router.hold.set()
     finished = {await remote.finished(), await remote.finished()}
     assert finished == {(first.id, "WAITING"), (second.id, "ACCEPTED")}
-    assert remote.cap.slots == set()
+    assert remote.cap.in_flight == 0
     await remote.service.stop()
 
 
@@ -183,4 +184,4 @@ async def test_a_silent_station_is_a_timeout_error_with_the_record(remote: Remot
     assert timed_out.value.record_id is not None
     record = remote.store.records[timed_out.value.record_id]
     assert record.status == "TIMEOUT" and record.finished_at is not None
-    assert remote.cap.slots == set()
+    assert remote.cap.in_flight == 0
