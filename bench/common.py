@@ -24,7 +24,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, Any, TypeVar
 
-from chargegate.open_files import raise_open_file_limit
+from chargegate.cli.open_files import raise_open_file_limit
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"

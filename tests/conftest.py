@@ -119,7 +119,7 @@ def gateway_settings(database_url: str, public_url: str, **overrides: Any) -> Se
 
 
 class Gateway:
-    """A running chargegate: uvicorn on a loopback port, the app's state reachable for setup."""
+    """A running chargegate: uvicorn on a loopback port, its components reachable for setup."""
 
     def __init__(self, database_url: str, **overrides: Any) -> None:
         self.sock = bound_socket()
@@ -132,7 +132,9 @@ class Gateway:
 
     @property
     def state(self) -> Any:
-        return self.app.state
+        """The components bootstrap.py built for this server (`chargegate.gateway.Gateway`),
+        while it runs; untyped so tests can reach into a component's internals."""
+        return self.app.state.gateway
 
     async def start(self) -> Gateway:
         await self.server.start()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from chargegate.cli import GC_THRESHOLDS, settle
+from chargegate.cli.serve import GC_THRESHOLDS, settle
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:

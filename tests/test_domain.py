@@ -17,6 +17,7 @@ from ocpp.v16 import call, call_result
 
 from chargegate.delivery.backoff import retry_delay
 from chargegate.domain import station_calls as sc
+from chargegate.domain import tokens
 from chargegate.domain.clock import ocpi_datetime, parse_datetime
 from chargegate.domain.commands import CommandResultType as R
 from chargegate.domain.commands import CommandType as C
@@ -31,7 +32,6 @@ from chargegate.domain.ids import new_id, new_remote_start_id
 from chargegate.domain.results import collapse_to_211, command_result
 from chargegate.domain.station_calls import Outcome as O
 from chargegate.domain.station_calls import StationReply
-from chargegate.ocpi import tokens
 from chargegate.ocpi.tokens import authorization_header, candidates_from_header
 from chargegate.ocpp import v16_translation as t16
 

@@ -8,7 +8,7 @@ import base64
 import httpx
 import pytest
 
-from chargegate.ocpi.client import PeerApiError
+from chargegate.service.emsp.ports import PeerApiError
 
 from .conftest import Gateway
 from .support.cli_process import run_cli

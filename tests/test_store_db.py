@@ -74,7 +74,7 @@ async def test_the_postgresql_pool_is_sized_by_settings(postgres_url: str) -> No
     settings = Settings(database_url=postgres_url, database_pool_size=7, database_max_overflow=3)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        assert app.state.engine.pool.size() == 7
+        assert app.state.gateway.engine.pool.size() == 7
 
 
 async def test_units_kept_connections_are_dropped_with_the_first_one_found_dead(

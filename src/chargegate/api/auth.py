@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
+from chargegate.gateway import gateway_of
 from chargegate.store.models import OperatorKey
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -21,7 +22,7 @@ async def _key(
         key = value.strip() if scheme.lower() == "bearer" else None
     if not key:
         raise HTTPException(401, "an operator API key is required in the X-API-Key header")
-    found = await request.app.state.operator_keys.find(key)
+    found = await gateway_of(request).operator_keys.find(key)
     if found is None:
         raise HTTPException(401, "unknown or revoked API key")
     return found

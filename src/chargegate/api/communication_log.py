@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Select, func, select
 
 from chargegate.domain.clock import ocpi_datetime
+from chargegate.gateway import gateway_of
 from chargegate.store.models import OcppMessage
 
 from .auth import ReadScope
@@ -60,8 +61,8 @@ def _filtered(
 async def _page(
     request: Request, query: Select[Any], offset: int, limit: int
 ) -> tuple[int, list[OcppMessage]]:
-    await request.app.state.comm_log.flush()  # what was just sent is visible at once
-    async with request.app.state.sessions() as s:
+    await gateway_of(request).comm_log.flush()  # what was just sent is visible at once
+    async with gateway_of(request).sessions() as s:
         total = await s.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = list(
             await s.scalars(
@@ -74,7 +75,7 @@ async def _page(
 
 
 async def _pair(request: Request, frame_id: int) -> tuple[OcppMessage, list[OcppMessage]]:
-    async with request.app.state.sessions() as s:
+    async with gateway_of(request).sessions() as s:
         frame = await s.get(OcppMessage, frame_id)
         if frame is None:
             raise HTTPException(404, f"no frame {frame_id}")

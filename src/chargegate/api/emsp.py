@@ -19,9 +19,10 @@ from chargegate.domain import emsp_commands as ec
 from chargegate.domain.clock import ocpi_datetime
 from chargegate.domain.commands import CommandType
 from chargegate.domain.emsp_commands import EmspRequestError
+from chargegate.gateway import gateway_of
 from chargegate.ocpi.fields import DateTime
-from chargegate.service.emsp_commands import Requester
-from chargegate.service.emsp_peers import peer_name
+from chargegate.service.emsp.commands import Requester
+from chargegate.service.emsp.peers import peer_name
 from chargegate.store.models import OperatorKey
 
 from .auth import AnyKey
@@ -291,7 +292,7 @@ async def post_command(
         message = _message(exc) if isinstance(exc, ValidationError) else f"not JSON: {exc}"
         raise EmspRequestError("invalid", message) from exc
     params = body.model_dump(mode="json", exclude_none=True, exclude={"to_party"})
-    view, created = await request.app.state.emsp.commands.submit(
+    view, created = await gateway_of(request).emsp.commands.submit(
         who,
         peer,
         body.to_domain(),  # type: ignore[attr-defined]
@@ -307,7 +308,7 @@ async def post_command(
 
 @router.get("/commands/{command_id}", summary="A command and where it stands")
 async def get_command(command_id: str, request: Request, key: AnyKey) -> dict[str, Any]:
-    view: dict[str, Any] = await request.app.state.emsp.commands.get(requester(key), command_id)
+    view: dict[str, Any] = await gateway_of(request).emsp.commands.get(requester(key), command_id)
     return view
 
 
@@ -320,7 +321,7 @@ async def list_commands(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[dict[str, Any]]:
-    views: list[dict[str, Any]] = await request.app.state.emsp.commands.list(
+    views: list[dict[str, Any]] = await gateway_of(request).emsp.commands.list(
         requester(key), peer=peer, state=state, limit=limit, offset=offset
     )
     return views
@@ -339,7 +340,7 @@ async def list_peers(request: Request, key: AnyKey) -> list[dict[str, Any]]:
             "modules": sorted(p.endpoints or {}),
             "connected_at": ocpi_datetime(p.connected_at) if p.connected_at else None,
         }
-        for p in await request.app.state.emsp.peers.all()
+        for p in await gateway_of(request).emsp.peers.all()
     ]
 
 
@@ -354,7 +355,7 @@ async def list_sessions(
     command_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = await request.app.state.emsp.receipts.sessions_of(
+    rows: list[dict[str, Any]] = await gateway_of(request).emsp.receipts.sessions_of(
         api_key_id=_owner(key), command_id=command_id, limit=limit
     )
     return rows
@@ -367,7 +368,7 @@ async def list_cdrs(
     command_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = await request.app.state.emsp.receipts.cdrs_of(
+    rows: list[dict[str, Any]] = await gateway_of(request).emsp.receipts.cdrs_of(
         api_key_id=_owner(key), command_id=command_id, limit=limit
     )
     return rows

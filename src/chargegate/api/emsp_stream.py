@@ -17,8 +17,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from chargegate.domain import emsp_commands as ec
-from chargegate.service.emsp_events import EmspEvents, Signal
-from chargegate.service.emsp_webhooks import event_payload
+from chargegate.gateway import gateway_of
+from chargegate.service.emsp.events import EmspEvents, Signal, event_payload
 
 from .auth import AnyKey
 from .emsp import requester
@@ -36,8 +36,8 @@ def _sse(
     command_id: str | None = None,
     until_final: bool = False,
 ) -> StreamingResponse:
-    events: EmspEvents = request.app.state.emsp.events
-    poll = request.app.state.settings.delivery_poll_interval
+    events: EmspEvents = gateway_of(request).emsp.events
+    poll = gateway_of(request).settings.delivery_poll_interval
 
     async def stream() -> AsyncIterator[str]:
         position = cursor
@@ -89,7 +89,7 @@ async def stream_events(
     elif after is not None:
         cursor = after
     else:
-        cursor = await request.app.state.emsp.events.last_id()
+        cursor = await gateway_of(request).emsp.events.last_id()
     owner = None if ec.sees_all(who.scopes) else key.id
     return _sse(request, cursor=cursor, api_key_id=owner)
 
@@ -107,7 +107,7 @@ async def stream_command(
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     # 404 for a command this key may not see, before the stream starts.
-    await request.app.state.emsp.commands.get(requester(key), command_id)
+    await gateway_of(request).emsp.commands.get(requester(key), command_id)
     cursor = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
     return _sse(request, cursor=cursor, api_key_id=None, command_id=command_id, until_final=True)
 
@@ -129,13 +129,13 @@ class WebhookIn(BaseModel):
     ),
 )
 async def put_webhook(body: WebhookIn, request: Request, key: AnyKey) -> dict[str, Any]:
-    result: dict[str, Any] = await request.app.state.emsp.webhooks.put(key, body.url)
+    result: dict[str, Any] = await gateway_of(request).emsp.subscriptions.put(key, body.url)
     return result
 
 
 @router.get("/webhook", summary="This key's webhook and its delivery state")
 async def get_webhook(request: Request, key: AnyKey) -> dict[str, Any]:
-    found = await request.app.state.emsp.webhooks.get(key)
+    found = await gateway_of(request).emsp.subscriptions.get(key)
     if found is None:
         raise ec.EmspRequestError("not_found", "this key has no webhook; PUT one")
     result: dict[str, Any] = found
@@ -144,5 +144,5 @@ async def get_webhook(request: Request, key: AnyKey) -> dict[str, Any]:
 
 @router.delete("/webhook", summary="Stop POSTing this key's command changes", status_code=204)
 async def delete_webhook(request: Request, key: AnyKey) -> None:
-    if not await request.app.state.emsp.webhooks.delete(key):
+    if not await gateway_of(request).emsp.subscriptions.delete(key):
         raise ec.EmspRequestError("not_found", "this key has no webhook")

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chargegate.domain.clock import ocpi_datetime
+from chargegate.gateway import gateway_of
 from chargegate.service.remote_commands import (
     ConfigurationItem,
     RemoteCommandError,
@@ -30,7 +31,7 @@ _FAILURES: dict[int | str, dict[str, Any]] = {
 
 
 def _service(request: Request) -> RemoteCommandService:
-    service: RemoteCommandService = request.app.state.remote_commands
+    service: RemoteCommandService = gateway_of(request).remote_commands
     return service
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Request
 from sqlalchemy import select
 
 from chargegate.domain.clock import ocpi_datetime
+from chargegate.gateway import gateway_of
 from chargegate.store.models import Connector, Station
 
 from .auth import OperatorScope, ReadScope
@@ -20,7 +21,7 @@ async def _station_json(
 ) -> dict[str, Any]:
     return {
         "cpId": station.id,
-        "online": await request.app.state.router.is_connected(station.id),
+        "online": await gateway_of(request).router.is_connected(station.id),
         "ocppVersion": station.ocpp_version,
         "vendor": station.vendor,
         "model": station.model,
@@ -41,7 +42,7 @@ async def _station_json(
 
 
 async def _load(request: Request, station_id: str) -> dict[str, Any]:
-    async with request.app.state.sessions() as s:
+    async with gateway_of(request).sessions() as s:
         station = await s.get(Station, station_id)
         if station is None:
             raise HTTPException(404, f"unknown station {station_id}")
@@ -59,7 +60,7 @@ async def _load(request: Request, station_id: str) -> dict[str, Any]:
 async def list_stations(
     request: Request, key: ReadScope, offset: int = 0, limit: int = 100
 ) -> list[dict[str, Any]]:
-    async with request.app.state.sessions() as s:
+    async with gateway_of(request).sessions() as s:
         stations = list(
             await s.scalars(
                 select(Station).order_by(Station.id).offset(offset).limit(min(limit, 500))
@@ -86,13 +87,13 @@ async def get_station(cpId: str, request: Request, key: ReadScope) -> dict[str, 
 
 @router.put("/{cpId}/lock", summary="Lock a station permanently (no remote or OCPI starts)")
 async def lock_station(cpId: str, request: Request, key: OperatorScope) -> dict[str, Any]:
-    await request.app.state.remote_commands.set_station_lock(cpId, True)
+    await gateway_of(request).remote_commands.set_station_lock(cpId, True)
     return await _load(request, cpId)
 
 
 @router.delete("/{cpId}/lock", summary="Unlock a station")
 async def unlock_station(cpId: str, request: Request, key: OperatorScope) -> dict[str, Any]:
-    await request.app.state.remote_commands.set_station_lock(cpId, False)
+    await gateway_of(request).remote_commands.set_station_lock(cpId, False)
     return await _load(request, cpId)
 
 
@@ -100,7 +101,7 @@ async def unlock_station(cpId: str, request: Request, key: OperatorScope) -> dic
 async def lock_connector(
     cpId: str, cpConnectorUuid: str, request: Request, key: OperatorScope
 ) -> dict[str, Any]:
-    await request.app.state.remote_commands.set_connector_lock(cpId, cpConnectorUuid, True)
+    await gateway_of(request).remote_commands.set_connector_lock(cpId, cpConnectorUuid, True)
     return await _load(request, cpId)
 
 
@@ -108,5 +109,5 @@ async def lock_connector(
 async def unlock_connector_lock(
     cpId: str, cpConnectorUuid: str, request: Request, key: OperatorScope
 ) -> dict[str, Any]:
-    await request.app.state.remote_commands.set_connector_lock(cpId, cpConnectorUuid, False)
+    await gateway_of(request).remote_commands.set_connector_lock(cpId, cpConnectorUuid, False)
     return await _load(request, cpId)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from chargegate.gateway import gateway_of
 from chargegate.service.parties import Caller
 
 from .envelope import Unauthorized
@@ -19,7 +20,7 @@ async def _caller(request: Request) -> Caller:
     candidates = candidates_from_header(header)
     if not candidates:
         raise Unauthorized("Authorization header must be 'Token <token>'")
-    caller = await request.app.state.parties.by_token(candidates)
+    caller = await gateway_of(request).parties.by_token(candidates)
     if caller is None:
         raise Unauthorized("unknown token")
     return caller

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
+from chargegate.gateway import gateway_of
 from chargegate.service.parties import Caller
 from chargegate.service.pushes import station_and_connectors
 from chargegate.store.models import Cdr, ChargingSession
@@ -29,7 +30,7 @@ async def _render(
     assert session is not None
     station, connectors = await station_and_connectors(s, session.station_id)
     data: dict[str, Any] = objects_for(version).cdr_object(
-        session, station, connectors, request.app.state.settings, party=caller.party
+        session, station, connectors, gateway_of(request).settings, party=caller.party
     )
     return data
 
@@ -43,7 +44,7 @@ async def list_cdrs(version: str, request: Request, caller: RegisteredCaller) ->
         query = query.where(Cdr.created_at >= page.date_from)
     if page.date_to is not None:
         query = query.where(Cdr.created_at < page.date_to)
-    async with request.app.state.sessions() as s:
+    async with gateway_of(request).sessions() as s:
         total = await s.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = list(
             await s.scalars(
@@ -62,7 +63,7 @@ async def get_cdr(
 ) -> Response:
     objects_for(version)
     headers = response_routing_headers(request, caller, version)
-    async with request.app.state.sessions() as s:
+    async with gateway_of(request).sessions() as s:
         cdr = await s.scalar(select(Cdr).where(Cdr.id == cdr_id, Cdr.party_id == caller.party.id))
         if cdr is None:
             raise OcpiError(

@@ -7,11 +7,9 @@ from typing import Any
 
 import httpx
 
+from chargegate.service.emsp.ports import PeerApiError
+
 from .outgoing import request_headers
-
-
-class PeerApiError(Exception):
-    """The peer's API could not be used; the message says which call failed and why."""
 
 
 @dataclass(frozen=True, slots=True)

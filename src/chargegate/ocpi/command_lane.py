@@ -17,11 +17,13 @@ import logging
 import re
 from typing import Any
 
+from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .commands import command_answer, router
 from .envelope import OcpiError, error_response, internal_error_response
+from .middleware import OcpiRequestIds
 
 log = logging.getLogger(__name__)
 
@@ -55,3 +57,20 @@ class CommandLane:
             log.exception("unhandled error on POST %s", scope["path"])
             response = internal_error_response()
         await response(scope, receive, send)
+
+
+class LanedApp(FastAPI):
+    """FastAPI with the OCPI request ids and the command lane in front of its own middleware
+    stack; `command_lane=False` leaves the command POST to its FastAPI route (tests compare the
+    two)."""
+
+    def __init__(self, *, command_lane: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        routed = super().__call__
+        self.front = OcpiRequestIds(CommandLane(routed, self) if command_lane else routed)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await super().__call__(scope, receive, send)
+        else:
+            await self.front(scope, receive, send)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from chargegate.domain.commands import Peer
+from chargegate.gateway import gateway_of
 from chargegate.service.parties import Caller
 
 from . import status
@@ -103,12 +104,12 @@ async def command_answer(request: Request, version: str, command: str) -> Respon
             headers=headers,
         )
     parsed = await read_model(request, model, headers)
-    app = request.app.state
-    reply = await app.commands.submit(
+    gateway = gateway_of(request)
+    reply = await gateway.commands.submit(
         peer_of(caller, version),
         parsed.to_domain(),
         parsed.response_url,
         request.scope.get("state", {}).get("correlation_id"),
     )
-    data = wire.response_data(reply, int(app.settings.command_timeout))
+    data = wire.response_data(reply, int(gateway.settings.command_timeout))
     return ocpi_response(data, reply.ocpi_status, reply.message, headers=headers)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from chargegate.gateway import gateway_of
 from chargegate.service.parties import Caller
 from chargegate.settings import Settings
 
@@ -100,12 +101,12 @@ async def _handshake(request: Request, version: str, caller: Caller) -> Response
             f"credentials name {sorted(identities)}, but this token was issued to "
             f"{party.country_code}/{party.party_id}",
         )
-    app = request.app.state
+    gateway = gateway_of(request)
     try:
-        found = await discover(app.http, creds.url, version, creds.token)
+        found = await discover(gateway.http, creds.url, version, creds.token)
     except PeerApiError as exc:
         raise OcpiError(status.UNABLE_TO_USE_CLIENT_API, f"cannot use your API: {exc}") from exc
-    token_c = await app.parties.register(
+    token_c = await gateway.parties.register(
         party.id,
         token_b=creds.token,
         versions_url=creds.url,
@@ -113,13 +114,13 @@ async def _handshake(request: Request, version: str, caller: Caller) -> Response
         endpoints=found.endpoints,
         business_details=business,
     )
-    return ocpi_response(_ours(app.settings, version, token_c))
+    return ocpi_response(_ours(gateway.settings, version, token_c))
 
 
 @router.get("/{version}/credentials", summary="Our credentials, as the caller should use them")
 async def get_credentials(version: str, request: Request, caller: AnyCaller) -> Response:
     _check_version(version)
-    return ocpi_response(_ours(request.app.state.settings, version, caller.token))
+    return ocpi_response(_ours(gateway_of(request).settings, version, caller.token))
 
 
 @router.post("/{version}/credentials", summary="Register: token A in, token C out")
@@ -143,5 +144,5 @@ async def delete_credentials(version: str, request: Request, caller: AnyCaller) 
     _check_version(version)
     if caller.with_token_a:
         raise NotRegistered("not registered; nothing to delete")
-    await request.app.state.parties.unregister(caller.party.id)
+    await gateway_of(request).parties.unregister(caller.party.id)
     return ocpi_response()

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
+from chargegate.gateway import gateway_of
 from chargegate.store.models import Connector, Station
 
 from . import pagination, status
@@ -52,13 +53,13 @@ async def list_locations(version: str, request: Request, caller: RegisteredCalle
         query = query.where(Station.last_seen >= page.date_from)
     if page.date_to is not None:
         query = query.where(Station.last_seen < page.date_to)
-    async with request.app.state.sessions() as s:
+    async with gateway_of(request).sessions() as s:
         total = await s.scalar(select(func.count()).select_from(query.subquery())) or 0
         stations = list(
             await s.scalars(query.order_by(Station.id).offset(page.offset).limit(page.limit))
         )
         connectors = await _connectors(s, [st.id for st in stations])
-    settings = request.app.state.settings
+    settings = gateway_of(request).settings
     data = [objects.location_object(st, connectors[st.id], settings) for st in stations]
     headers = pagination.headers(request, page, total)
     headers.update(response_routing_headers(request, caller, version))
@@ -78,7 +79,7 @@ async def get_location(
 ) -> Response:
     objects = objects_for(version)
     headers = response_routing_headers(request, caller, version)
-    async with request.app.state.sessions() as s:
+    async with gateway_of(request).sessions() as s:
         station = await s.scalar(select(Station).where(Station.location_id == location_id))
         if station is None:
             station = await s.scalar(
@@ -89,7 +90,7 @@ async def get_location(
                 status.UNKNOWN_LOCATION, f"unknown location {location_id!r}", 404, headers=headers
             )
         connectors = (await _connectors(s, [station.id]))[station.id]
-    location = objects.location_object(station, connectors, request.app.state.settings)
+    location = objects.location_object(station, connectors, gateway_of(request).settings)
     if evse_uid is None:
         return ocpi_response(location, headers=headers)
     evse = next((e for e in location.get("evses", []) if e["uid"] == evse_uid), None)

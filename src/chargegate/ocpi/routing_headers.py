@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from chargegate.gateway import gateway_of
 from chargegate.service.parties import Caller
 
 
@@ -11,7 +12,7 @@ def response_routing_headers(request: Request, caller: Caller, version: str) -> 
     """A direct response goes TO the requesting party, FROM us."""
     if version != "2.2.1":
         return {}
-    settings = request.app.state.settings
+    settings = gateway_of(request).settings
     return {
         "OCPI-from-country-code": settings.country_code,
         "OCPI-from-party-id": settings.party_id,

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import func, select
 from starlette.responses import Response
 
+from chargegate.gateway import gateway_of
 from chargegate.store.models import ChargingSession, Connector, Station
 
 from . import pagination, status
@@ -26,8 +27,8 @@ async def list_sessions(version: str, request: Request, caller: RegisteredCaller
         query = query.where(ChargingSession.last_updated >= page.date_from)
     if page.date_to is not None:
         query = query.where(ChargingSession.last_updated < page.date_to)
-    settings = request.app.state.settings
-    async with request.app.state.sessions() as s:
+    settings = gateway_of(request).settings
+    async with gateway_of(request).sessions() as s:
         total = await s.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = list(
             await s.scalars(
@@ -56,7 +57,7 @@ async def get_session(
 ) -> Response:
     objects = objects_for(version)
     headers = response_routing_headers(request, caller, version)
-    async with request.app.state.sessions() as s:
+    async with gateway_of(request).sessions() as s:
         row = await s.scalar(
             select(ChargingSession).where(
                 ChargingSession.id == session_id, ChargingSession.party_id == caller.party.id
@@ -71,6 +72,6 @@ async def get_session(
             await s.scalars(select(Connector).where(Connector.station_id == station.id))
         )
     data = objects.session_object(
-        row, station, connectors, request.app.state.settings, party=caller.party
+        row, station, connectors, gateway_of(request).settings, party=caller.party
     )
     return ocpi_response(data, headers=headers)

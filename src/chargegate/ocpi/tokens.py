@@ -4,22 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import secrets
-
-
-def new_token() -> str:
-    # 43 URL-safe characters: inside the printable U+0021-U+007E range and string(64).
-    # Operators paste tokens into command lines, where a leading '-' reads as an option
-    # (argparse refuses `--token-a -x…`); drawing again keeps the full 256 bits of randomness.
-    while True:
-        token = secrets.token_urlsafe(32)
-        if not token.startswith("-"):
-            return token
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def authorization_header(version: str, token: str) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from chargegate.gateway import gateway_of
 from chargegate.settings import Settings
 
 from .auth import AnyCaller
@@ -51,7 +52,7 @@ def endpoints(settings: Settings, version: str) -> list[dict[str, Any]]:
 
 @router.get("/versions", summary="OCPI versions this CPO speaks")
 async def get_versions(request: Request, caller: AnyCaller) -> Response:
-    settings: Settings = request.app.state.settings
+    settings: Settings = gateway_of(request).settings
     return ocpi_response([{"version": v, "url": details_url(settings, v)} for v in VERSIONS])
 
 
@@ -59,5 +60,5 @@ async def get_versions(request: Request, caller: AnyCaller) -> Response:
 async def get_version_details(version: str, request: Request, caller: AnyCaller) -> Response:
     if version not in VERSIONS:
         raise OcpiError(3002, f"unsupported version {version!r}; use one of {VERSIONS}", 404)
-    settings: Settings = request.app.state.settings
+    settings: Settings = gateway_of(request).settings
     return ocpi_response({"version": version, "endpoints": endpoints(settings, version)})

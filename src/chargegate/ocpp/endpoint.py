@@ -7,6 +7,8 @@ import re
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from chargegate.gateway import gateway_of
+
 from .connection import LoggedConnection
 from .v16 import StationHandler16
 from .v201 import StationHandler201
@@ -50,14 +52,14 @@ async def ocpp_websocket(websocket: WebSocket) -> None:
         # that can work.
         log.info("station %s offered no subprotocol; assuming ocpp1.6", station_id)
     await websocket.accept(subprotocol=subprotocol)
-    state = websocket.app.state
+    gateway = gateway_of(websocket)
     handler_class = SUBPROTOCOLS[subprotocol or "ocpp1.6"]
-    connection = LoggedConnection(websocket, station_id, state.comm_log)
+    connection = LoggedConnection(websocket, station_id, gateway.comm_log)
     handler = handler_class(
-        station_id, connection, state.station_events, state.settings.heartbeat_interval
+        station_id, connection, gateway.station_events, gateway.settings.heartbeat_interval
     )
-    await state.station_events.connected(station_id, handler.ocpp_version)
-    await state.router.attach(station_id, handler)
+    await gateway.station_events.connected(station_id, handler.ocpp_version)
+    await gateway.router.attach(station_id, handler)
     log.info("station %s connected (%s)", station_id, subprotocol or "ocpp1.6")
     try:
         await handler.serve()
@@ -66,5 +68,5 @@ async def ocpp_websocket(websocket: WebSocket) -> None:
     except Exception:
         log.exception("station %s connection failed", station_id)
     finally:
-        state.router.detach(station_id, handler)
+        gateway.router.detach(station_id, handler)
         log.info("station %s disconnected", station_id)

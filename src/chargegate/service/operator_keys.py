@@ -6,7 +6,7 @@ import secrets
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chargegate.domain.clock import utcnow
-from chargegate.ocpi.tokens import token_hash
+from chargegate.domain.tokens import token_hash
 
 if TYPE_CHECKING:
     from chargegate.store.models import OperatorKey

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chargegate.domain.clock import utcnow
-from chargegate.ocpi.tokens import new_token, token_hash
+from chargegate.domain.tokens import new_token, token_hash
 
 from .ports import PartyLoader
 from .single_flight import SingleFlight

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from chargegate.gateway import gateway_of
 from chargegate.store.models import EmspPeer
 
 from ..envelope import Unauthorized
@@ -19,7 +20,7 @@ async def _peer(request: Request) -> EmspPeer:
     candidates = candidates_from_header(header)
     if not candidates:
         raise Unauthorized("Authorization header must be 'Token <token>'")
-    peer: EmspPeer | None = await request.app.state.emsp.peers.by_token(candidates)
+    peer: EmspPeer | None = await gateway_of(request).emsp.peers.by_token(candidates)
     if peer is None:
         raise Unauthorized("unknown token")
     return peer

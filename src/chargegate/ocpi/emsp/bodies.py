@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from chargegate.domain import commands as dc
 from chargegate.domain.clock import ocpi_datetime
+from chargegate.service.emsp.ports import BodyError
 
 from ..envelope import validation_message
 from ..v211 import commands as v211
@@ -21,10 +22,6 @@ from ..v221 import commands as v221
 
 # 2.1.1 knows OTHER and RFID only; app and ad-hoc tokens are OTHER there.
 _TOKEN_TYPES_211 = ("OTHER", "RFID")
-
-
-class BodyError(ValueError):
-    """The command cannot be expressed in the peer's version; the message names the field."""
 
 
 def token_object(

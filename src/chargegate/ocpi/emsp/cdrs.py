@@ -6,7 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from chargegate.service.emsp_receipts import InvalidObject
+from chargegate.gateway import gateway_of
+from chargegate.service.emsp.receipts import InvalidObject
 
 from .. import status
 from ..envelope import OcpiError, ocpi_response, read_json
@@ -20,23 +21,27 @@ router = APIRouter(prefix="/ocpi/emsp", tags=["OCPI CDRs (eMSP)"])
 @router.post("/{version}/cdrs", summary="Receive a CDR")
 async def post_cdr(version: str, request: Request, peer: ConnectedPeer) -> Response:
     check_version(version)
-    app = request.app.state
-    headers = response_routing_headers(app.settings, version, (peer.country_code, peer.party_id))
+    gateway = gateway_of(request)
+    headers = response_routing_headers(
+        gateway.settings, version, (peer.country_code, peer.party_id)
+    )
     body = await read_json(request)
     try:
-        pk = await app.emsp.receipts.post_cdr(peer, version, body)
+        pk = await gateway.emsp.receipts.post_cdr(peer, version, body)
     except InvalidObject as exc:
         raise OcpiError(status.INVALID_PARAMETERS, str(exc), headers=headers) from exc
-    headers["Location"] = f"{module_url(app.settings, version, 'cdrs')}/{pk}"
+    headers["Location"] = f"{module_url(gateway.settings, version, 'cdrs')}/{pk}"
     return ocpi_response(headers=headers)
 
 
 @router.get("/{version}/cdrs/{cdr_key}", summary="A CDR we received")
 async def get_cdr(version: str, cdr_key: int, request: Request, peer: ConnectedPeer) -> Response:
     check_version(version)
-    app = request.app.state
-    headers = response_routing_headers(app.settings, version, (peer.country_code, peer.party_id))
-    found = await app.emsp.receipts.get_cdr(peer, cdr_key)
+    gateway = gateway_of(request)
+    headers = response_routing_headers(
+        gateway.settings, version, (peer.country_code, peer.party_id)
+    )
+    found = await gateway.emsp.receipts.get_cdr(peer, cdr_key)
     if found is None:
         raise OcpiError(status.CLIENT_ERROR, f"unknown CDR {cdr_key}", 404, headers=headers)
     return ocpi_response(found, headers=headers)

@@ -5,49 +5,22 @@ A PUT is the CPO handing us new credentials (new token C or endpoints); it gets 
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from chargegate.settings import Settings
+from chargegate.domain.tokens import token_hash
+from chargegate.gateway import gateway_of
+from chargegate.service.emsp.ports import PeerApiError
 from chargegate.store.models import EmspPeer
 
 from .. import status
-from ..client import PeerApiError
 from ..envelope import NotRegistered, OcpiError, ocpi_response, read_json
-from ..tokens import candidates_from_header, token_hash
+from ..tokens import candidates_from_header
 from .auth import AnyPeer, ConnectedPeer
-from .identity import our_business_name, our_party
-from .registration import parse_credentials
-from .versions import check_version, versions_url
+from .registration import our_credentials, parse_credentials
+from .versions import check_version
 
 router = APIRouter(prefix="/ocpi/emsp", tags=["OCPI credentials (eMSP)"])
-
-
-def our_credentials(settings: Settings, version: str, token: str) -> dict[str, Any]:
-    country_code, party_id = our_party(settings)
-    business = {"name": our_business_name(settings)}
-    if version == "2.1.1":
-        return {
-            "token": token,
-            "url": versions_url(settings),
-            "business_details": business,
-            "party_id": party_id,
-            "country_code": country_code,
-        }
-    return {
-        "token": token,
-        "url": versions_url(settings),
-        "roles": [
-            {
-                "role": "EMSP",
-                "business_details": business,
-                "party_id": party_id,
-                "country_code": country_code,
-            }
-        ],
-    }
 
 
 def _token_of(request: Request, peer: EmspPeer) -> str:
@@ -60,7 +33,7 @@ def _token_of(request: Request, peer: EmspPeer) -> str:
 async def get_credentials(version: str, request: Request, peer: AnyPeer) -> Response:
     check_version(version)
     return ocpi_response(
-        our_credentials(request.app.state.settings, version, _token_of(request, peer))
+        our_credentials(gateway_of(request).settings, version, _token_of(request, peer))
     )
 
 
@@ -74,20 +47,20 @@ async def post_credentials(version: str, request: Request, peer: AnyPeer) -> Res
 async def put_credentials(version: str, request: Request, peer: ConnectedPeer) -> Response:
     check_version(version)
     body = await read_json(request)
-    app = request.app.state
+    gateway = gateway_of(request)
     try:
         theirs = parse_credentials(body, version, "your credentials")
     except PeerApiError as exc:
         raise OcpiError(status.INVALID_PARAMETERS, str(exc)) from exc
     try:
-        token_b = await app.emsp.peers.update_from_peer(peer.id, version, theirs)
+        token_b = await gateway.emsp.peers.update_from_peer(peer.id, version, theirs)
     except PeerApiError as exc:
         raise OcpiError(status.UNABLE_TO_USE_CLIENT_API, f"cannot use your API: {exc}") from exc
-    return ocpi_response(our_credentials(app.settings, version, token_b))
+    return ocpi_response(our_credentials(gateway.settings, version, token_b))
 
 
 @router.delete("/{version}/credentials", summary="The CPO unregisters us")
 async def delete_credentials(version: str, request: Request, peer: ConnectedPeer) -> Response:
     check_version(version)
-    await request.app.state.emsp.peers.unregister(peer.id)
+    await gateway_of(request).emsp.peers.unregister(peer.id)
     return ocpi_response()

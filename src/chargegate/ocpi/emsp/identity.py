@@ -1,23 +1,9 @@
-"""Who we are as an eMSP: our own party id, or the CPO's when no separate one is configured."""
+"""The OCPI 2.2.1 routing headers our eMSP role puts on its answers."""
 
 from __future__ import annotations
 
+from chargegate.service.emsp.identity import our_party
 from chargegate.settings import Settings
-
-
-def our_party(settings: Settings) -> tuple[str, str]:
-    return (
-        (settings.emsp_country_code or settings.country_code).upper(),
-        (settings.emsp_party_id or settings.party_id).upper(),
-    )
-
-
-def our_business_name(settings: Settings) -> str:
-    return settings.emsp_business_name or settings.business_name
-
-
-def emsp_base(settings: Settings) -> str:
-    return settings.public_url.rstrip("/") + "/ocpi/emsp"
 
 
 def response_routing_headers(

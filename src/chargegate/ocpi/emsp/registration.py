@@ -5,17 +5,25 @@ credentials (our versions URL and the token B we issued) and read back their tok
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from pydantic import ValidationError
 
-from ..client import PeerApiError
+from chargegate.service.emsp.identity import our_business_name, our_party
+from chargegate.service.emsp.ports import (
+    Identity,
+    PeerApiError,
+    Registration,
+    TheirCredentials,
+)
+from chargegate.settings import Settings
+
 from ..credentials import Credentials211, Credentials221
 from ..envelope import validation_message
 from ..outgoing import request_headers
-from .versions import VERSIONS
+from .versions import VERSIONS, versions_url
 
 _TIMEOUT = 15.0
 
@@ -35,29 +43,6 @@ class Auth:
         if self.plain or self.version == "2.1.1":
             headers["Authorization"] = f"Token {self.token}"
         return headers
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    role: str
-    country_code: str
-    party_id: str
-    business_details: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TheirCredentials:
-    token: str
-    url: str
-    identities: list[Identity] = field(default_factory=list)
-
-    def primary(self) -> Identity:
-        """The CPO role if the peer has one, else a hub's, else the first it lists."""
-        for wanted in ("CPO", "HUB"):
-            for identity in self.identities:
-                if identity.role == wanted:
-                    return identity
-        return self.identities[0]
 
 
 async def _call(
@@ -173,3 +158,65 @@ def parse_credentials(data: Any, version: str, what: str) -> TheirCredentials:
         for r in c221.roles
     ]
     return TheirCredentials(c221.token, c221.url, identities)
+
+
+def our_credentials(settings: Settings, version: str, token: str) -> dict[str, Any]:
+    country_code, party_id = our_party(settings)
+    business = {"name": our_business_name(settings)}
+    if version == "2.1.1":
+        return {
+            "token": token,
+            "url": versions_url(settings),
+            "business_details": business,
+            "party_id": party_id,
+            "country_code": country_code,
+        }
+    return {
+        "token": token,
+        "url": versions_url(settings),
+        "roles": [
+            {
+                "role": "EMSP",
+                "business_details": business,
+                "party_id": party_id,
+                "country_code": country_code,
+            }
+        ],
+    }
+
+
+class OcpiHandshake:
+    """The eMSP role's credentials handshake with a CPO (`CpoHandshake`)."""
+
+    def __init__(self, client: httpx.AsyncClient, settings: Settings) -> None:
+        self._client = client
+        self._settings = settings
+
+    async def register(
+        self, versions_url: str, token_a: str, token_b: str, *, version: str | None
+    ) -> Registration:
+        versions, plain = await fetch_versions(self._client, versions_url, token_a)
+        chosen, details_url = choose_version(versions, versions_url, only=version)
+        auth = Auth(token_a, chosen, plain)
+        endpoints = await fetch_endpoints(self._client, details_url, auth)
+        theirs = await send_credentials(
+            self._client,
+            "POST",
+            endpoints["credentials"],
+            auth,
+            our_credentials(self._settings, chosen, token_b),
+        )
+        return Registration(chosen, plain, endpoints, theirs)
+
+    async def endpoints(
+        self, versions_url: str, token: str, version: str
+    ) -> tuple[dict[str, str], bool]:
+        versions, plain = await fetch_versions(self._client, versions_url, token)
+        details_url = next(
+            (str(v["url"]) for v in versions if v.get("version") == version and v.get("url")),
+            None,
+        )
+        if details_url is None:
+            raise PeerApiError(f"{versions_url} does not list OCPI {version}")
+        endpoints = await fetch_endpoints(self._client, details_url, Auth(token, version, plain))
+        return endpoints, plain

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from chargegate.domain.emsp_commands import RESULT_VALUES
+from chargegate.gateway import gateway_of
 
 from .. import status
 from ..envelope import OcpiError, ocpi_response
@@ -64,11 +65,13 @@ async def post_result(
     version: str, command: str, reference: str, request: Request, peer: ConnectedPeer
 ) -> Response:
     check_version(version)
-    app = request.app.state
-    headers = response_routing_headers(app.settings, version, (peer.country_code, peer.party_id))
+    gateway = gateway_of(request)
+    headers = response_routing_headers(
+        gateway.settings, version, (peer.country_code, peer.party_id)
+    )
     result, message = read_result(await request.body())
     try:
-        note = await app.emsp.commands.record_result(
+        note = await gateway.emsp.commands.record_result(
             peer, version, command, reference, result, message
         )
     except LookupError:

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
 
+from chargegate.domain import commands as dc
 from chargegate.domain.emsp_commands import CpoAnswer
+from chargegate.service.emsp.ports import Target
 
 from ..outgoing import request_headers
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where and as whom a command goes."""
-
-    version: str
-    commands_url: str  # the peer's commands endpoint; the command name is appended
-    token: str  # the peer's token C
-    plain_token: bool
-    from_party: tuple[str, str]
-    to_party: tuple[str, str]
+from .bodies import command_body
 
 
 def command_url(endpoint: str, command: str) -> str:
@@ -73,9 +64,27 @@ def read_answer(status: int, body: Any) -> CpoAnswer:
 
 
 class CommandSender:
+    """The eMSP role's command channel to a CPO (`CpoCommandChannel`): bodies in the peer's
+    version, POSTed with its token and routing headers."""
+
     def __init__(self, client: httpx.AsyncClient, timeout: float) -> None:
         self._client = client
         self._timeout = timeout
+
+    def body(
+        self,
+        version: str,
+        request: dc.CommandRequest,
+        response_url: str,
+        *,
+        gireve: bool,
+        owner: tuple[str, str],
+        issuer: str,
+        now: datetime,
+    ) -> dict[str, Any]:
+        return command_body(
+            version, request, response_url, gireve=gireve, owner=owner, issuer=issuer, now=now
+        )
 
     async def send(
         self, target: Target, command: str, body: dict[str, Any], correlation_id: str

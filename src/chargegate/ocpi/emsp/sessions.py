@@ -6,7 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from chargegate.service.emsp_receipts import InvalidObject
+from chargegate.gateway import gateway_of
+from chargegate.service.emsp.receipts import InvalidObject
 
 from .. import status
 from ..envelope import OcpiError, ocpi_response, read_json
@@ -29,11 +30,15 @@ async def _store(
     partial: bool,
 ) -> Response:
     check_version(version)
-    app = request.app.state
-    headers = response_routing_headers(app.settings, version, (peer.country_code, peer.party_id))
+    gateway = gateway_of(request)
+    headers = response_routing_headers(
+        gateway.settings, version, (peer.country_code, peer.party_id)
+    )
     body = await read_json(request)
     try:
-        await app.emsp.receipts.put_session(peer, version, party, session_id, body, partial=partial)
+        await gateway.emsp.receipts.put_session(
+            peer, version, party, session_id, body, partial=partial
+        )
     except InvalidObject as exc:
         raise OcpiError(status.INVALID_PARAMETERS, str(exc), headers=headers) from exc
     except LookupError:
@@ -80,9 +85,11 @@ async def get_session(
     peer: ConnectedPeer,
 ) -> Response:
     check_version(version)
-    app = request.app.state
-    headers = response_routing_headers(app.settings, version, (peer.country_code, peer.party_id))
-    found = await app.emsp.receipts.get_session(peer, (country_code, party_id), session_id)
+    gateway = gateway_of(request)
+    headers = response_routing_headers(
+        gateway.settings, version, (peer.country_code, peer.party_id)
+    )
+    found = await gateway.emsp.receipts.get_session(peer, (country_code, party_id), session_id)
     if found is None:
         raise OcpiError(
             status.CLIENT_ERROR, f"unknown session {session_id!r}", 404, headers=headers

@@ -10,12 +10,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from chargegate.gateway import gateway_of
+from chargegate.service.emsp.identity import emsp_base
 from chargegate.settings import Settings
 
 from .. import status
 from ..envelope import OcpiError, ocpi_response
 from .auth import AnyPeer
-from .identity import emsp_base
 
 VERSIONS = ("2.2.1", "2.1.1")  # preferred first
 
@@ -62,12 +63,12 @@ def check_version(version: str) -> None:
 
 @router.get("/versions", summary="OCPI versions our eMSP role speaks")
 async def get_versions(request: Request, peer: AnyPeer) -> Response:
-    settings: Settings = request.app.state.settings
+    settings: Settings = gateway_of(request).settings
     return ocpi_response([{"version": v, "url": f"{emsp_base(settings)}/{v}"} for v in VERSIONS])
 
 
 @router.get("/{version}", summary="Endpoints of our eMSP role in one OCPI version")
 async def get_version_details(version: str, request: Request, peer: AnyPeer) -> Response:
     check_version(version)
-    settings: Settings = request.app.state.settings
+    settings: Settings = gateway_of(request).settings
     return ocpi_response({"version": version, "endpoints": endpoints(settings, version)})

@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import json
 import logging
-import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -24,33 +23,23 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chargegate.delivery.backoff import retry_delay
 from chargegate.domain import emsp_commands as ec
-from chargegate.domain.clock import ocpi_datetime, utcnow
-from chargegate.domain.emsp_commands import EmspRequestError
+from chargegate.domain.clock import utcnow
+from chargegate.service.emsp.events import EmspEvents, event_payload
 from chargegate.settings import Settings
 from chargegate.store.models import EmspCommandEvent, EmspWebhook, OperatorKey
-
-from .emsp_events import EmspEvents
 
 log = logging.getLogger(__name__)
 
 _BATCH = 50
 
 
-def event_payload(event: EmspCommandEvent) -> dict[str, Any]:
-    """What the SSE stream and the webhooks send for one event."""
-    return {
-        "id": event.id,
-        "event": event.kind,
-        "at": ocpi_datetime(event.created_at),
-        "command": event.data,
-    }
-
-
 def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-class EmspWebhooks:
+class WebhookWorker:
+    """POSTs each webhook's events in order, one webhook per lease."""
+
     def __init__(
         self,
         settings: Settings,
@@ -63,49 +52,6 @@ class EmspWebhooks:
         self._client = client
         self._events = events
         self._task: asyncio.Task[None] | None = None
-
-    # ---- configuration -----------------------------------------------------------------------
-
-    async def put(self, key: OperatorKey, url: str) -> dict[str, Any]:
-        """Set the key's webhook; it gets the changes from now on. A new secret each time."""
-        if not url.startswith(("http://", "https://")) or len(url) > 512:
-            raise EmspRequestError("invalid", "url: an absolute http(s) URL of at most 512 chars")
-        start = await self._events.last_id()
-        secret = secrets.token_urlsafe(32)
-        now = utcnow()
-        async with self._sessions.begin() as s:
-            hook = await s.scalar(select(EmspWebhook).where(EmspWebhook.api_key_id == key.id))
-            if hook is None:
-                hook = EmspWebhook(api_key_id=key.id, created_at=now)
-                s.add(hook)
-            hook.url, hook.secret, hook.cursor = url, secret, start
-            hook.attempts, hook.next_attempt_at, hook.last_error = 0, now, None
-            hook.lease_until = None
-        self._events.signal.notify()
-        return {"url": url, "secret": secret}
-
-    async def get(self, key: OperatorKey) -> dict[str, Any] | None:
-        async with self._sessions() as s:
-            hook = await s.scalar(select(EmspWebhook).where(EmspWebhook.api_key_id == key.id))
-        if hook is None:
-            return None
-        return {
-            "url": hook.url,
-            "delivered_up_to_event": hook.cursor,
-            "failed_attempts": hook.attempts,
-            "next_attempt_at": ocpi_datetime(hook.next_attempt_at) if hook.attempts else None,
-            "last_error": hook.last_error,
-        }
-
-    async def delete(self, key: OperatorKey) -> bool:
-        async with self._sessions.begin() as s:
-            hook = await s.scalar(select(EmspWebhook).where(EmspWebhook.api_key_id == key.id))
-            if hook is None:
-                return False
-            await s.delete(hook)
-        return True
-
-    # ---- delivery ----------------------------------------------------------------------------
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="emsp-webhooks")

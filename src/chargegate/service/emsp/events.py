@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from chargegate.domain.clock import utcnow
+from chargegate.domain.clock import ocpi_datetime, utcnow
 from chargegate.domain.emsp_commands import EventKind
 from chargegate.store.models import EmspCommand, EmspCommandEvent
 
@@ -91,3 +91,13 @@ class EmspEvents:
     async def last_id(self) -> int:
         async with self._sessions() as s:
             return int(await s.scalar(select(func.max(EmspCommandEvent.id))) or 0)
+
+
+def event_payload(event: EmspCommandEvent) -> dict[str, Any]:
+    """What the SSE stream and the webhooks send for one event."""
+    return {
+        "id": event.id,
+        "event": event.kind,
+        "at": ocpi_datetime(event.created_at),
+        "command": event.data,
+    }

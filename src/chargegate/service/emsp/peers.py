@@ -3,25 +3,16 @@ updates the peer sends us, and naming a peer in the API (`NL-CGW` or its number)
 
 from __future__ import annotations
 
-import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chargegate.domain.clock import utcnow
 from chargegate.domain.emsp_commands import EmspRequestError
-from chargegate.ocpi.client import PeerApiError
-from chargegate.ocpi.emsp.credentials import our_credentials
-from chargegate.ocpi.emsp.registration import (
-    Auth,
-    TheirCredentials,
-    choose_version,
-    fetch_endpoints,
-    fetch_versions,
-    send_credentials,
-)
-from chargegate.ocpi.tokens import new_token, token_hash
+from chargegate.domain.tokens import new_token, token_hash
 from chargegate.settings import Settings
 from chargegate.store.models import EmspPeer
+
+from .ports import CpoHandshake, Registration, TheirCredentials
 
 PROFILES = ("gireve",)
 CONNECTED = "CONNECTED"
@@ -39,11 +30,11 @@ class EmspPeers:
         self,
         settings: Settings,
         sessions: async_sessionmaker[AsyncSession],
-        client: httpx.AsyncClient,
+        handshake: CpoHandshake,
     ) -> None:
         self._settings = settings
         self._sessions = sessions
-        self._client = client
+        self._handshake = handshake
 
     async def connect(
         self,
@@ -74,16 +65,8 @@ class EmspPeers:
             )
             s.add(pending)
         try:
-            versions, plain = await fetch_versions(self._client, versions_url, token_a)
-            version, details_url = choose_version(versions, versions_url, only=version)
-            auth = Auth(token_a, version, plain)
-            endpoints = await fetch_endpoints(self._client, details_url, auth)
-            theirs = await send_credentials(
-                self._client,
-                "POST",
-                endpoints["credentials"],
-                auth,
-                our_credentials(self._settings, version, token_b),
+            registration = await self._handshake.register(
+                versions_url, token_a, token_b, version=version
             )
         except Exception:
             async with self._sessions.begin() as s:
@@ -91,20 +74,18 @@ class EmspPeers:
                 if row is not None:
                     await s.delete(row)
             raise
-        return await self._store(pending.id, token_b, theirs, version, plain, endpoints, profile)
+        return await self._store(pending.id, token_b, registration, profile)
 
     async def _store(
         self,
         pending_id: int,
         token_b: str,
-        theirs: TheirCredentials,
-        version: str,
-        plain: bool,
-        endpoints: dict[str, str],
+        registration: Registration,
         profile: str | None,
     ) -> EmspPeer:
         """Keep what the handshake learnt. Connecting again to a peer we know updates its row,
         so its commands, sessions and CDRs stay together."""
+        theirs = registration.theirs
         identity = theirs.primary()
         async with self._sessions.begin() as s:
             pending = await s.get(EmspPeer, pending_id)
@@ -134,9 +115,9 @@ class EmspPeers:
             peer.business_details = identity.business_details
             peer.token_b_hash = token_hash(token_b)
             peer.token_c = theirs.token
-            peer.plain_token = plain
-            peer.ocpi_version = version
-            peer.endpoints = endpoints
+            peer.plain_token = registration.plain_token
+            peer.ocpi_version = registration.version
+            peer.endpoints = registration.endpoints
             peer.state = CONNECTED
             peer.connected_at = utcnow()
         return peer
@@ -144,16 +125,7 @@ class EmspPeers:
     async def update_from_peer(self, peer_id: int, version: str, theirs: TheirCredentials) -> str:
         """The peer PUT new credentials: read its endpoints with its new token, then hand it a
         new token B (credentials module, PUT). Raises PeerApiError when its API is unusable."""
-        versions, plain = await fetch_versions(self._client, theirs.url, theirs.token)
-        details_url = next(
-            (str(v["url"]) for v in versions if v.get("version") == version and v.get("url")),
-            None,
-        )
-        if details_url is None:
-            raise PeerApiError(f"{theirs.url} does not list OCPI {version}")
-        endpoints = await fetch_endpoints(
-            self._client, details_url, Auth(theirs.token, version, plain)
-        )
+        endpoints, plain = await self._handshake.endpoints(theirs.url, theirs.token, version)
         token_b = new_token()
         identity = theirs.primary()
         async with self._sessions.begin() as s:

@@ -9,7 +9,6 @@ CHARGEGATE_API_KEY or --api-key): the result arrives at the gateway, not at this
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -21,34 +20,26 @@ import httpx
 
 from chargegate.settings import Settings
 
+from .admin import run
+
 # ---- peer ------------------------------------------------------------------------------------
 
 
 def _peer_connect(args: argparse.Namespace) -> int:
-    from chargegate.ocpi.client import PeerApiError
-    from chargegate.service.emsp_peers import EmspPeers, peer_name
-    from chargegate.store import db
+    from chargegate.service.emsp.peers import peer_name
+    from chargegate.service.emsp.ports import PeerApiError
 
     settings = Settings()
-
-    async def job() -> Any:
-        await db.upgrade_async(settings.database_url)
-        engine = db.make_engine(settings.database_url)
-        try:
-            async with httpx.AsyncClient() as client:
-                peers = EmspPeers(settings, db.make_sessionmaker(engine), client)
-                return await peers.connect(
-                    args.versions_url,
-                    args.token_a,
-                    profile=args.profile,
-                    name=args.name,
-                    version=args.ocpi_version,
-                )
-        finally:
-            await engine.dispose()
-
     try:
-        peer = asyncio.run(job())
+        peer = run(
+            lambda tools: tools.emsp_peers.connect(
+                args.versions_url,
+                args.token_a,
+                profile=args.profile,
+                name=args.name,
+                version=args.ocpi_version,
+            )
+        )
     except (PeerApiError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         print(
@@ -69,22 +60,10 @@ def _peer_connect(args: argparse.Namespace) -> int:
 
 
 def _peer_list(args: argparse.Namespace) -> int:
-    from chargegate.service.emsp_peers import EmspPeers, peer_name
-    from chargegate.store import db
-
-    settings = Settings()
-
-    async def job() -> Any:
-        await db.upgrade_async(settings.database_url)
-        engine = db.make_engine(settings.database_url)
-        try:
-            async with httpx.AsyncClient() as client:
-                return await EmspPeers(settings, db.make_sessionmaker(engine), client).all()
-        finally:
-            await engine.dispose()
+    from chargegate.service.emsp.peers import peer_name
 
     print(f"{'PEER':8} {'ROLE':5} {'STATE':13} {'VERSION':8} {'PROFILE':8} VERSIONS URL")
-    for p in asyncio.run(job()):
+    for p in run(lambda tools: tools.emsp_peers.all()):
         print(
             f"{peer_name(p):8} {p.role or '-':5} {p.state:13} {p.ocpi_version or '-':8} "
             f"{p.profile or '-':8} {p.versions_url}"

@@ -30,14 +30,13 @@ from chargegate.domain.emsp_commands import (
     Transition,
 )
 from chargegate.domain.ids import new_id
-from chargegate.ocpi.emsp.bodies import BodyError, command_body
-from chargegate.ocpi.emsp.identity import emsp_base, our_business_name, our_party
-from chargegate.ocpi.emsp.sender import CommandSender, Target
 from chargegate.settings import Settings
 from chargegate.store.models import EmspCdr, EmspCommand, EmspPeer, EmspSession
 
-from .emsp_events import EmspEvents
-from .emsp_peers import EmspPeers, peer_name
+from .events import EmspEvents
+from .identity import emsp_base, our_business_name, our_party
+from .peers import EmspPeers, peer_name
+from .ports import BodyError, CpoCommandChannel, Target
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +83,13 @@ class EmspCommands:
         settings: Settings,
         sessions: async_sessionmaker[AsyncSession],
         peers: EmspPeers,
-        sender: CommandSender,
+        channel: CpoCommandChannel,
         events: EmspEvents,
     ) -> None:
         self._settings = settings
         self._sessions = sessions
         self._peers = peers
-        self._sender = sender
+        self._channel = channel
         self._events = events
 
     # ---- submit ------------------------------------------------------------------------------
@@ -136,7 +135,7 @@ class EmspCommands:
         response_url = f"{emsp_base(self._settings)}/{version}/commands/{command_type.value}/{ref}"
         now = utcnow()
         try:
-            body = command_body(
+            body = self._channel.body(
                 version,
                 request,
                 response_url,
@@ -202,7 +201,7 @@ class EmspCommands:
     async def _send(
         self, target: Target, command: str, body: dict[str, Any], command_id: str
     ) -> None:
-        answer = await self._sender.send(target, command, body, command_id)
+        answer = await self._channel.send(target, command, body, command_id)
         await self._record_answer(command_id, answer)
 
     def _with_reference(

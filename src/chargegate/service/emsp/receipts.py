@@ -18,8 +18,8 @@ from chargegate.domain.emsp_commands import EventKind
 from chargegate.settings import Settings
 from chargegate.store.models import EmspCdr, EmspCommand, EmspPeer, EmspSession
 
-from .emsp_commands import EmspCommands
-from .emsp_events import EmspEvents
+from .commands import EmspCommands
+from .events import EmspEvents
 
 
 class InvalidObject(ValueError):

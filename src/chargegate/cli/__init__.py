@@ -1,0 +1,1 @@
+"""The `chargegate` command line."""
