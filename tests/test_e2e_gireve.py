@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from chargegate.service.stations import StationMapping
+from chargegate.store.station_mapping_store import SqlStationMappingStore
 
 from .conftest import Gateway, StationFactory
 from .support.emsp import FakeEmsp
@@ -39,7 +40,7 @@ async def iop(gateway: Gateway, emsp: FakeEmsp, stations: StationFactory) -> Fak
     emsp.country_code, emsp.party_id = "FR", "107"
     token_a = await gateway.add_party(country_code="FR", party_id="107", profile="gireve")
     await emsp.register(gateway.base_url, token_a, "2.1.1")
-    await StationMapping(gateway.state.sessions).map(
+    await StationMapping(SqlStationMappingStore(gateway.state.sessions)).map(
         "CP-GIR-1", location_id="12345", evses={1: "54321"}
     )
     await stations("CP-GIR-1", auto_transactions=False)

@@ -170,7 +170,7 @@ async def test_a_remote_start_id_links_the_newest_command_that_sent_it(
     one of the same station."""
     await emsp.register(gateway.base_url, await gateway.add_party(), "2.2.1")
     ocpi = OcpiClient(gateway.base_url, emsp)
-    monkeypatch.setattr("chargegate.service.commands.new_remote_start_id", lambda: 4242)
+    monkeypatch.setattr("chargegate.service.command_submission.new_remote_start_id", lambda: 4242)
     day_ago = utcnow() - timedelta(days=1)
     async with gateway.state.sessions.begin() as s:
         party = await s.scalar(select(Party))

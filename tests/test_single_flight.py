@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from chargegate.service.parties import PartyService
 from chargegate.service.single_flight import SingleFlight
 from chargegate.store import db
+from chargegate.store.party_store import SqlPartyStore
 
 
 class Slow:
@@ -92,7 +93,7 @@ async def parties(tmp_path: Path) -> AsyncIterator[tuple[PartyService, AsyncEngi
     await db.upgrade_async(url)
     engine = db.make_engine(url)
     try:
-        yield PartyService(db.make_sessionmaker(engine)), engine
+        yield PartyService(SqlPartyStore(db.make_sessionmaker(engine))), engine
     finally:
         await engine.dispose()
 
@@ -127,12 +128,11 @@ async def test_a_burst_of_results_reads_their_party_once(
     service, engine = parties
     party, _ = await service.add(role="EMSP", country_code="NL", party_id="EMS")
     lookups = _party_reads(engine)
-    sessions = db.make_sessionmaker(engine)
-    loaded = await asyncio.gather(*(service.cache.load(sessions, party.id) for _ in range(50)))
+    loaded = await asyncio.gather(*(service.cache.load(party.id) for _ in range(50)))
     assert {p.party_id for p in loaded if p is not None} == {"EMS"}
     assert len(lookups) == 1
     service.cache.clear()  # a registration change: the next caller reads afresh
-    assert await service.cache.load(sessions, party.id) is not None
+    assert await service.cache.load(party.id) is not None
     assert len(lookups) == 2
 
 
@@ -141,7 +141,6 @@ async def test_a_party_read_across_a_registration_change_is_not_kept(
 ) -> None:
     service, engine = parties
     party, _ = await service.add(role="EMSP", country_code="NL", party_id="EMS")
-    sessions = db.make_sessionmaker(engine)
     lookups = _party_reads(engine)
 
     changes = [service.cache.clear]
@@ -152,8 +151,8 @@ async def test_a_party_read_across_a_registration_change_is_not_kept(
         if changes:
             changes.pop()()
 
-    assert await service.cache.load(sessions, party.id) is not None
+    assert await service.cache.load(party.id) is not None
     assert service.cache.peek(party.id) is None
-    assert await service.cache.load(sessions, party.id) is not None
+    assert await service.cache.load(party.id) is not None
     assert service.cache.peek(party.id) is not None  # a read after the change is kept
     assert len(lookups) == 2

@@ -28,18 +28,22 @@ from chargegate.delivery.worker import DeliveryWorker
 from chargegate.domain.clock import as_utc
 from chargegate.domain.commands import CommandState
 from chargegate.service.outbox import outbox_values
+from chargegate.service.ports import ReservationFollows, Reserving, ResultRow
 from chargegate.settings import Settings
 from chargegate.store import comm_log, command_sql, db, station_sql
 from chargegate.store import units as units_module
 from chargegate.store.command_sql import Decision
+from chargegate.store.command_store import SqlCommandStore
 from chargegate.store.compiled_statement import CompiledStatement
 from chargegate.store.models import (
     PENDING_STATE,
+    ChargingSession,
     Command,
     Connector,
     OcppMessage,
     Outbox,
     Party,
+    Reservation,
     Station,
 )
 from chargegate.store.units import Executor, Units, atomic_alone, bulk
@@ -896,3 +900,76 @@ async def test_postgresql_units_keep_their_connections_between_them(store: Store
     assert checkouts <= 5, checkouts  # one for the sequence, at most five at once
     await store.units.close()
     assert store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+class _Wire:
+    """What the outcome's unit renders: results by version; no peer has a sessions receiver."""
+
+    def command_result(self, version: str, result: Any, message: str | None) -> dict[str, Any]:
+        return {"form": version, "result": str(result)}
+
+    def session(self, *args: Any) -> dict[str, Any]:
+        raise AssertionError("no session is pushed without a receiver")
+
+    cdr = session
+
+    def session_push_url(self, party: Any, session: Any) -> str | None:
+        return None
+
+
+def _result(result: str) -> ResultRow:
+    blank = _result_row(
+        SimpleNamespace(party_id=0, response_url="", correlation_id=None, type="", id=""), None
+    )
+    return ResultRow(render=lambda version: {"form": version, "result": result}, values=blank)
+
+
+async def test_an_outcome_is_recorded_one_way_with_or_without_a_reservation_following(
+    store: Store,
+) -> None:
+    """SqlCommandStore.record_outcome: the command's outcome and its result's row, and for a
+    RESERVE_NOW its reservation (ACTIVE, with its 2.2.1 Session) in the same transaction;
+    never twice. Without a reservation, PostgreSQL takes the one-statement form."""
+    commands = SqlCommandStore(store.units, _Wire())
+    expiry = NOW + timedelta(hours=1)
+    reserve = {
+        **_command("c-r"),
+        "type": "RESERVE_NOW",
+        "ocpi_version": "2.2.1",
+        "request": {"reservation_id": "R-1", "token": {"uid": "04A1"}},
+    }
+    reserving = Reserving(
+        party_id=7, station_id="CP-1", reservation_id="R-1", connector_id=1, expiry_date=expiry
+    )
+    assert await commands.record_reserving(reserve, reserving) == 1
+    await commands.record(_command("c-s"))
+    follows = ReservationFollows(by_command=True, status="ACTIVE", opens_session=True)
+    reserved = await commands.record_outcome(_decision("c-r"), _result("ACCEPTED"), follows)
+    started = await commands.record_outcome(_decision("c-s"), _result("ACCEPTED"), None)
+    assert reserved is not None and started is not None
+    assert reserved.queued_more and not started.queued_more
+    assert (reserved.row.body, started.row.body) == (
+        {"form": "2.2.1", "result": "ACCEPTED"},
+        {"form": "2.1.1", "result": "ACCEPTED"},
+    )
+    assert (
+        await commands.record_outcome(_decision("c-r", "REJECTED"), _result("X"), follows) is None
+    )
+    async with store.sessions() as s:
+        [reservation] = list(await s.scalars(select(Reservation)))
+        [session] = list(await s.scalars(select(ChargingSession)))
+        queued = list(await s.scalars(select(Outbox).order_by(Outbox.id)))
+    assert (reservation.status, reservation.command_id, reservation.session_pk) == (
+        "ACTIVE",
+        "c-r",
+        session.pk,
+    )
+    assert (session.status, session.command_id, session.token) == (
+        "RESERVATION",
+        "c-r",
+        {"uid": "04A1"},
+    )
+    assert [(q.id, q.command_id) for q in queued] == [
+        (reserved.row.id, "c-r"),
+        (started.row.id, "c-s"),
+    ]

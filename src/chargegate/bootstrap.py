@@ -43,9 +43,15 @@ from chargegate.service.stations import StationMapping
 from chargegate.settings import Settings
 from chargegate.store import db
 from chargegate.store.comm_log import PRUNE_EVERY, CommunicationLog
+from chargegate.store.command_store import SqlCommandStore
 from chargegate.store.emsp_commands_sql import EmspCommandsSql
 from chargegate.store.emsp_peers_sql import EmspPeersSql
 from chargegate.store.emsp_webhooks_sql import EmspWebhooksSql
+from chargegate.store.operator_key_store import SqlOperatorKeyStore
+from chargegate.store.party_store import SqlPartyStore
+from chargegate.store.remote_request_store import SqlRemoteRequestStore
+from chargegate.store.station_event_store import SqlStationEventStore
+from chargegate.store.station_mapping_store import SqlStationMappingStore
 from chargegate.store.units import Units
 
 log = logging.getLogger(__name__)
@@ -68,20 +74,32 @@ def build(settings: Settings, *, migrate: bool = True) -> Gateway:
     comm_log = CommunicationLog(units, retention_days=settings.comm_log_retention_days)
     peer_client = PeerClient()
     delivery = DeliveryWorker(settings, sessions, peer_client, units)
-    parties = PartyService(sessions)
+    parties = PartyService(SqlPartyStore(sessions))
     commands = CommandService(
         settings,
-        sessions,
+        SqlCommandStore(units, wire),
         router,
         wire,
         delivery.notify,
+        parties.cache,
         delivery.deliver_now,
-        parties=parties.cache,
-        units=units,
     )
-    station_events = StationEvents(settings, sessions, wire, delivery.notify, units)
+    station_events = StationEvents(
+        SqlStationEventStore(
+            sessions,
+            units,
+            wire,
+            session_link_window=settings.session_link_window,
+            result_horizon=settings.delivery_result_horizon,
+        ),
+        delivery.notify,
+    )
     remote_commands = RemoteCommandService(
-        settings, sessions, router, cap, on_lock=station_events.cancel_reservations_at
+        settings,
+        SqlRemoteRequestStore(sessions),
+        router,
+        cap,
+        on_lock=station_events.cancel_reservations_at,
     )
     emsp_events = EmspEvents(EmspCommandsSql(sessions, postgres=not settings.is_sqlite))
     emsp_peers = EmspPeers(settings, EmspPeersSql(sessions), OcpiHandshake(http, settings))
@@ -106,7 +124,7 @@ def build(settings: Settings, *, migrate: bool = True) -> Gateway:
         router=router,
         comm_log=comm_log,
         parties=parties,
-        operator_keys=OperatorKeys(sessions),
+        operator_keys=OperatorKeys(SqlOperatorKeyStore(sessions)),
         commands=commands,
         remote_commands=remote_commands,
         station_events=station_events,
@@ -231,9 +249,9 @@ async def admin_tools(settings: Settings) -> AsyncIterator[AdminTools]:
     try:
         async with httpx.AsyncClient() as http:
             yield AdminTools(
-                parties=PartyService(sessions),
-                operator_keys=OperatorKeys(sessions),
-                stations=StationMapping(sessions),
+                parties=PartyService(SqlPartyStore(sessions)),
+                operator_keys=OperatorKeys(SqlOperatorKeyStore(sessions)),
+                stations=StationMapping(SqlStationMappingStore(sessions)),
                 emsp_peers=EmspPeers(
                     settings, EmspPeersSql(sessions), OcpiHandshake(http, settings)
                 ),

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import secrets
-
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chargegate.domain.clock import utcnow
 from chargegate.domain.tokens import token_hash
-from chargegate.store.models import OperatorKey
+
+if TYPE_CHECKING:
+    from chargegate.store.models import OperatorKey
 
 # `operator` may run remote commands and change locks; `read` may only look (records, stored
 # configuration, stations, communication log). On the eMSP side `operator` is the help desk (every
@@ -17,30 +17,26 @@ from chargegate.store.models import OperatorKey
 SCOPES = ("operator", "read", "driver")
 
 
+class OperatorKeyStore(Protocol):
+    async def add(self, values: dict[str, Any]) -> None: ...
+
+    async def live(self, key_hash: str) -> OperatorKey | None:
+        """The key with this hash, unless it was revoked."""
+
+
 class OperatorKeys:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, store: OperatorKeyStore) -> None:
+        self._store = store
 
     async def add(self, name: str, scopes: tuple[str, ...] = ("operator", "read")) -> str:
         unknown = set(scopes) - set(SCOPES)
         if unknown or not scopes:
             raise ValueError(f"scopes must be among {', '.join(SCOPES)}")
         key = "cgk_" + secrets.token_urlsafe(32)
-        async with self._sessions.begin() as s:
-            s.add(
-                OperatorKey(
-                    name=name,
-                    key_hash=token_hash(key),
-                    scopes=" ".join(scopes),
-                    created_at=utcnow(),
-                )
-            )
+        await self._store.add(
+            dict(name=name, key_hash=token_hash(key), scopes=" ".join(scopes), created_at=utcnow())
+        )
         return key
 
     async def find(self, key: str) -> OperatorKey | None:
-        async with self._sessions() as s:
-            return await s.scalar(
-                select(OperatorKey).where(
-                    OperatorKey.key_hash == token_hash(key), OperatorKey.revoked_at.is_(None)
-                )
-            )
+        return await self._store.live(token_hash(key))

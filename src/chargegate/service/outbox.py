@@ -1,4 +1,5 @@
-"""Writing to the outbox, always inside the transaction that decided what to send."""
+"""An outbox row as the service builds it; the store writes it inside the transaction that
+decided what to send."""
 
 from __future__ import annotations
 
@@ -6,11 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from chargegate.domain.clock import utcnow
-from chargegate.store.command_sql import insert_outbox
-from chargegate.store.units import run_in_session
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +72,3 @@ def outbox_values(
         gave_up_at=None,
         last_error=None,
     )
-
-
-async def enqueue(session: AsyncSession, values: dict[str, Any]) -> OutboxRow:
-    """Insert an `outbox_values` row at once (on the session's connection), so rows of one
-    transaction keep the order they were queued in; the returned row is a copy with its id."""
-    row_id = await run_in_session(session, insert_outbox, values)
-    return OutboxRow(id=row_id, **values)

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chargegate.domain.clock import utcnow
 from chargegate.domain.tokens import new_token, token_hash
-from chargegate.store.models import Party
 
+from .ports import PartyLoader
 from .single_flight import SingleFlight
+
+if TYPE_CHECKING:
+    from chargegate.store.models import Party
 
 # How long a token's owner is remembered; another node's revocation takes effect within it.
 CALLER_CACHE_SECONDS = 5.0
@@ -27,6 +27,22 @@ class PartyExists(Exception):
     pass
 
 
+class PartyStore(Protocol):
+    """Peers as the store keeps them (rows with the columns as attributes)."""
+
+    async def add(self, values: dict[str, Any]) -> Party:
+        """Store a new peer; raises PartyExists for a role, country and party id taken."""
+
+    async def all(self) -> list[Party]: ...
+
+    async def get(self, party_pk: int) -> Party | None: ...
+
+    async def by_token_hash(self, hashes: Collection[str]) -> Party | None:
+        """The peer whose token A or token C has one of these hashes."""
+
+    async def update(self, party_pk: int, values: dict[str, Any]) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Caller:
     party: Party
@@ -36,10 +52,10 @@ class Caller:
 
 class PartyCache:
     """Peers by id, for the hot path (every command result needs its peer's token and
-    version). Kept as long as callers are; read through the caller's own session, so that a miss
-    never needs a second connection (SQLite has one)."""
+    version), kept as long as callers are."""
 
-    def __init__(self) -> None:
+    def __init__(self, loader: PartyLoader) -> None:
+        self._loader = loader
         self._parties: dict[int, tuple[float, Party]] = {}
         self._loads: SingleFlight[int, Party | None] = SingleFlight()
         # Bumped by `clear`: a read that started before a registration change keeps nothing.
@@ -52,31 +68,22 @@ class PartyCache:
             return cached[1]
         return None
 
-    async def get(self, s: AsyncSession, party_id: int) -> Party | None:
+    async def load(self, party_id: int) -> Party | None:
+        """The party; callers asking for one party at once share one read (when the entry
+        expires under load, every result in flight asks)."""
         cached = self.peek(party_id)
         if cached is not None:
             return cached
+        return await self._loads.run(party_id, lambda: self._load(party_id))
+
+    async def _load(self, party_id: int) -> Party | None:
         generation = self._generation
-        party = await s.get(Party, party_id)
+        party = await self._loader(party_id)
         if party is not None and generation == self._generation:
             if len(self._parties) > 10_000:
                 self._parties.clear()
             self._parties[party_id] = (time.monotonic() + CALLER_CACHE_SECONDS, party)
         return party
-
-    async def load(self, sessions: async_sessionmaker[AsyncSession], party_id: int) -> Party | None:
-        """`get` through a session of its own; callers asking for one party at once share one
-        read (when the entry expires under load, every result in flight asks)."""
-        cached = self.peek(party_id)
-        if cached is not None:
-            return cached
-        return await self._loads.run(party_id, lambda: self._load(sessions, party_id))
-
-    async def _load(
-        self, sessions: async_sessionmaker[AsyncSession], party_id: int
-    ) -> Party | None:
-        async with sessions() as s:
-            return await self.get(s, party_id)
 
     def clear(self) -> None:
         self._generation += 1
@@ -85,15 +92,13 @@ class PartyCache:
 
 
 class PartyService:
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], cache: PartyCache | None = None
-    ) -> None:
-        self._sessions = sessions
+    def __init__(self, store: PartyStore) -> None:
+        self._store = store
         self._callers: dict[tuple[str, ...], tuple[float, Caller]] = {}
         self._lookups: SingleFlight[tuple[str, ...], Caller | None] = SingleFlight()
         # Bumped on every registration change: a lookup that started before one keeps nothing.
         self._generation = 0
-        self.cache = cache or PartyCache()
+        self.cache = PartyCache(store.get)
 
     async def add(
         self,
@@ -112,29 +117,23 @@ class PartyService:
         if profile is not None and profile not in PROFILES:
             raise ValueError(f"profile must be one of {', '.join(PROFILES)}")
         token_a = new_token()
-        party = Party(
-            role=role,
-            country_code=country_code.upper(),
-            party_id=party_id.upper(),
-            name=name,
-            profile=profile,
-            token_a_hash=token_hash(token_a),
-            endpoints={},
-            state="PENDING",
-            created_at=utcnow(),
+        party = await self._store.add(
+            dict(
+                role=role,
+                country_code=country_code.upper(),
+                party_id=party_id.upper(),
+                name=name,
+                profile=profile,
+                token_a_hash=token_hash(token_a),
+                endpoints={},
+                state="PENDING",
+                created_at=utcnow(),
+            )
         )
-        try:
-            async with self._sessions.begin() as s:
-                s.add(party)
-        except IntegrityError as exc:
-            raise PartyExists(
-                f"a {role} party {country_code}/{party_id} is already registered"
-            ) from exc
         return party, token_a
 
     async def all(self) -> list[Party]:
-        async with self._sessions() as s:
-            return list(await s.scalars(select(Party).order_by(Party.id)))
+        return await self._store.all()
 
     async def by_token(self, candidates: list[str]) -> Caller | None:
         """The caller of a request. Every OCPI request asks, so answers are kept a few seconds;
@@ -163,12 +162,7 @@ class PartyService:
         hashes = {token_hash(c): c for c in candidates}
         if not hashes:
             return None
-        async with self._sessions() as s:
-            party = await s.scalar(
-                select(Party).where(
-                    or_(Party.token_a_hash.in_(hashes), Party.token_c_hash.in_(hashes))
-                )
-            )
+        party = await self._store.by_token_hash(hashes)
         if party is None:
             return None
         if party.token_c_hash in hashes:
@@ -189,27 +183,26 @@ class PartyService:
         """Store what the handshake learnt, void token A and the old token C; return a new C."""
         token_c = new_token()
         self._forget()
-        async with self._sessions.begin() as s:
-            party = await s.get(Party, party_pk)
-            assert party is not None
-            party.token_b = token_b
-            party.versions_url = versions_url
-            party.ocpi_version = version
-            party.endpoints = endpoints
-            party.business_details = business_details
-            party.token_a_hash = None
-            party.token_c_hash = token_hash(token_c)
-            party.state = "REGISTERED"
-            party.registered_at = utcnow()
+        await self._store.update(
+            party_pk,
+            dict(
+                token_b=token_b,
+                versions_url=versions_url,
+                ocpi_version=version,
+                endpoints=endpoints,
+                business_details=business_details,
+                token_a_hash=None,
+                token_c_hash=token_hash(token_c),
+                state="REGISTERED",
+                registered_at=utcnow(),
+            ),
+        )
         self._forget()  # what was looked up while the change was being written is stale too
         return token_c
 
     async def unregister(self, party_pk: int) -> None:
         self._forget()
-        async with self._sessions.begin() as s:
-            party = await s.get(Party, party_pk)
-            assert party is not None
-            party.token_c_hash = None
-            party.token_b = None
-            party.state = "UNREGISTERED"
+        await self._store.update(
+            party_pk, dict(token_c_hash=None, token_b=None, state="UNREGISTERED")
+        )
         self._forget()

@@ -28,8 +28,18 @@ from sqlalchemy import (
 )
 
 from chargegate.domain.evse import numbered_evse_uid
+from chargegate.service.ports import Decision, SessionToStop, Target
 
-from .models import PENDING_STATE, Command, Connector, Outbox, Party, Station, table_of
+from .models import (
+    PENDING_STATE,
+    ChargingSession,
+    Command,
+    Connector,
+    Outbox,
+    Party,
+    Station,
+    table_of,
+)
 from .units import Executor, atomic_alone, first
 
 stations = table_of(Station)
@@ -37,6 +47,7 @@ connectors = table_of(Connector)
 commands = table_of(Command)
 outbox = table_of(Outbox)
 parties = table_of(Party)
+charging_sessions = table_of(ChargingSession)
 
 
 def _match(column: Any, case_insensitive: bool, name: str) -> Any:
@@ -118,7 +129,7 @@ _RESOLVE = (
     )
 )
 _RESOLVE_WHOLE = _RESOLVE.returning(*commands.c, _PARTY_VERSION)
-# What a result's request is built from (CommandService._result_row). Reading back the whole
+# What a result's request is built from (command_store._result_values). Reading back the whole
 # row converted its request JSON and five datetimes for nothing: 2 % of a command's CPU.
 _RESOLVE_FOR_RESULT = _RESOLVE.returning(
     commands.c.id,
@@ -198,14 +209,6 @@ _DELIVERED = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """What a location id (and EVSE uid) names: None where nothing matched."""
-
-    station: Any | None
-    connector: Any | None
-
-
 @atomic_alone  # reads only
 def find_target(
     x: Executor, location_id: str, evse_uid: str | None, case_insensitive: bool
@@ -242,7 +245,7 @@ def _cased(value: str, case_insensitive: bool) -> str:
     return value.lower() if case_insensitive else value
 
 
-def expired_commands(now: datetime) -> Select[str, str]:
+def expired_commands(now: Any) -> Select[str, str]:
     """The sweeper's query: pending commands past their deadline, read through the index of
     pending ones (models.PENDING_ONLY), which it can take only with the state as a literal."""
     return select(commands.c.id, commands.c.type).where(
@@ -255,15 +258,60 @@ def record_command(x: Executor, values: Mapping[str, Any]) -> None:
     x.rows(_INSERT_COMMAND, values)
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    command_id: str
-    pending: str
-    state: str
-    result: str
-    message: str | None
-    station_status: str | None
-    now: datetime
+_SESSION = {
+    ci: select(
+        charging_sessions.c.party_id,
+        charging_sessions.c.status,
+        charging_sessions.c.transaction_id,
+        charging_sessions.c.connector_id,
+        charging_sessions.c.station_id,
+    )
+    .where(_match(charging_sessions.c.id, ci, "session_id"))
+    .limit(1)
+    for ci in (False, True)
+}
+STATION_BY_ID = select(stations).where(stations.c.id == bindparam("station_id"))
+
+
+@atomic_alone  # reads only
+def session_to_stop(x: Executor, session_id: str, case_insensitive: bool) -> SessionToStop | None:
+    """The session a STOP_SESSION names, with its station."""
+    session = first(
+        x, _SESSION[case_insensitive], {"session_id": _cased(session_id, case_insensitive)}
+    )
+    if session is None:
+        return None
+    station = first(x, STATION_BY_ID, {"station_id": session.station_id})
+    assert station is not None
+    return SessionToStop(
+        party_id=session.party_id,
+        status=session.status,
+        transaction_id=session.transaction_id,
+        connector_id=session.connector_id,
+        station=station,
+    )
+
+
+_EXPIRED = expired_commands(bindparam("now"))
+
+
+@atomic_alone  # reads only
+def expired(x: Executor, now: datetime) -> list[tuple[str, str]]:
+    """`expired_commands` as a unit (its `now` bound, so it compiles once)."""
+    return [(row.id, row.type) for row in x.rows(_EXPIRED, {"now": now})]
+
+
+_EVSE_STATUS = select(connectors.c.ocpp_status).where(
+    connectors.c.station_id == bindparam("station_id"),
+    connectors.c.connector_id == bindparam("connector_id"),
+)
+
+
+@atomic_alone  # reads only
+def connector_status(x: Executor, station_id: str, connector_id: int) -> tuple[str | None] | None:
+    """(the connector's OCPP status,), or None if the connector is not known."""
+    row = first(x, _EVSE_STATUS, {"station_id": station_id, "connector_id": connector_id})
+    return None if row is None else (row.ocpp_status,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,9 +319,12 @@ class Decided:
     command: Any
     outbox_id: int
     outbox: dict[str, Any]
+    queued_more: bool = False
 
 
 OutboxFor = Callable[[Any, str | None], dict[str, Any]]
+# What else an outcome writes, inside its unit: (executor, resolved command) -> queued rows?
+FollowUp = Callable[[Executor, Any], bool]
 
 
 def resolve_command(x: Executor, decision: Decision, whole: bool = True) -> Any | None:
@@ -295,15 +346,20 @@ def _resolve_values(decision: Decision) -> dict[str, Any]:
     }
 
 
-def decide(x: Executor, decision: Decision, outbox_for: OutboxFor) -> Decided | None:
+def decide(
+    x: Executor, decision: Decision, outbox_for: OutboxFor, follow_up: FollowUp | None = None
+) -> Decided | None:
     """The command's one outcome and the request that reports it, in one transaction.
     `outbox_for(command, party_version)` builds that request's row (pure: it runs inside the
-    unit, between its statements)."""
-    command = resolve_command(x, decision, whole=False)
+    unit, between its statements). `follow_up(x, command)` writes what else the outcome
+    changes, before the result's row (whose id then follows the rows it queued); True when it
+    queued rows of its own. Without one, PostgreSQL runs `decide_at_once` instead."""
+    command = resolve_command(x, decision, whole=follow_up is not None)
     if command is None:
         return None
+    queued_more = bool(follow_up(x, command)) if follow_up is not None else False
     values = outbox_for(command, command.party_version)
-    return Decided(command, insert_outbox(x, values), values)
+    return Decided(command, insert_outbox(x, values), values, queued_more)
 
 
 @dataclass(frozen=True, slots=True)

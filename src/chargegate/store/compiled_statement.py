@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Float, Numeric
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.base import Executable
@@ -62,6 +63,20 @@ def _bind_processor(type_: Any, dialect: Dialect) -> Processor:
     return sqlite_datetime
 
 
+def _result_processor(type_: Any, dialect: Dialect) -> Processor:
+    """The type's own result processor. asyncpg's numeric ones ask for the column's PostgreSQL
+    type, which a statement compiled ahead of its results does not know; none is needed there:
+    asyncpg decodes float8 to float and numeric to Decimal itself."""
+    impl = type_.dialect_impl(dialect)
+    try:
+        process: Processor = impl.result_processor(dialect, None)
+    except TypeError:
+        if dialect.driver != "asyncpg" or not isinstance(impl, Numeric | Float):
+            raise
+        return None
+    return process
+
+
 class CompiledStatement:
     def __init__(
         self, statement: Executable, dialect: Dialect, keys: Iterable[str] | None = None
@@ -85,7 +100,7 @@ class CompiledStatement:
             self._binds.append((name, bind.required, bind.effective_value, process))
         columns = list(getattr(statement, "exported_columns", ()))
         self._results: list[Processor] = [
-            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+            _result_processor(column.type, dialect) for column in columns
         ]
         self._row = namedtuple("Row", [column.key for column in columns])  # type: ignore[misc]
 

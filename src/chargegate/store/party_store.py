@@ -1,0 +1,56 @@
+"""The service's PartyStore (service/parties.py): peers, read and written through sessions
+(registration is rare; the hot path reads peers through the service's cache)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from chargegate.service.parties import PartyExists
+
+from .models import Party
+
+
+class SqlPartyStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def add(self, values: dict[str, Any]) -> Party:
+        party = Party(**values)
+        try:
+            async with self._sessions.begin() as s:
+                s.add(party)
+        except IntegrityError as exc:
+            raise PartyExists(
+                f"a {values['role']} party {values['country_code']}/{values['party_id']} "
+                "is already registered"
+            ) from exc
+        return party
+
+    async def all(self) -> list[Party]:
+        async with self._sessions() as s:
+            return list(await s.scalars(select(Party).order_by(Party.id)))
+
+    async def get(self, party_pk: int) -> Party | None:
+        async with self._sessions() as s:
+            return await s.get(Party, party_pk)
+
+    async def by_token_hash(self, hashes: Collection[str]) -> Party | None:
+        async with self._sessions() as s:
+            party: Party | None = await s.scalar(
+                select(Party).where(
+                    or_(Party.token_a_hash.in_(hashes), Party.token_c_hash.in_(hashes))
+                )
+            )
+            return party
+
+    async def update(self, party_pk: int, values: dict[str, Any]) -> None:
+        async with self._sessions.begin() as s:
+            party = await s.get(Party, party_pk)
+            assert party is not None
+            for name, value in values.items():
+                setattr(party, name, value)
