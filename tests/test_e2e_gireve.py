@@ -1,5 +1,5 @@
-"""GIREVE IOP profile: seed 001's example request and callback, sent as written; evse_uid
-required; authorization_id stored and echoed in Sessions and CDRs."""
+"""GIREVE IOP profile: GIREVE's published StartSession request and callback, sent as written;
+evse_uid required; authorization_id stored and echoed in Sessions and CDRs."""
 
 from __future__ import annotations
 
@@ -13,25 +13,7 @@ from chargegate.store.station_mapping_store import SqlStationMappingStore
 
 from .conftest import Gateway, StationFactory
 from .support.emsp import FakeEmsp
-
-# Seed 001, 5.4.1: the request body exactly as GIREVE documents it, with its response_url
-# pointing at our test eMSP instead of xxx.ggg.com.
-SEED_REQUEST = """{
-    "response_url": "https://xxx.ggg.com/ocpi/emsp/2.1.1/commands/START_SESSION/111-222",
-    "token": {
-        "uid": "11111",
-        "type": "OTHER",
-        "auth_id": "22222",
-        "visual_number": "33333",
-        "issuer": "issuer",
-        "valid": true,
-        "last_updated": "2020-01-21T06:43:13Z",
-        "whitelist": "ALWAYS"
-    },
-    "authorization_id": "aaa-vvv",
-    "location_id": "12345",
-    "evse_uid": "54321"
-}"""
+from .support.gireve import START_SESSION_REQUEST
 
 
 @pytest.fixture
@@ -47,8 +29,10 @@ async def iop(gateway: Gateway, emsp: FakeEmsp, stations: StationFactory) -> Fak
     return emsp
 
 
-async def test_seed_001_start_session_request_and_callback(iop: FakeEmsp, gateway: Gateway) -> None:
-    body = SEED_REQUEST.replace("https://xxx.ggg.com", iop.base_url)
+async def test_gireve_example_start_session_request_and_callback(
+    iop: FakeEmsp, gateway: Gateway
+) -> None:
+    body = START_SESSION_REQUEST.replace("https://xxx.ggg.com", iop.base_url)
     async with httpx.AsyncClient() as client:
         response = await client.post(
             f"{gateway.base_url}/ocpi/cpo/2.1.1/commands/START_SESSION",
@@ -60,7 +44,7 @@ async def test_seed_001_start_session_request_and_callback(iop: FakeEmsp, gatewa
                 "Content-Type": "application/json",
             },
         )
-    # 5.4.1 Response: CODE 200, Content-Type application/json, the envelope below.
+    # The example's response: CODE 200, Content-Type application/json, the envelope below.
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     answer = response.json()
@@ -69,7 +53,7 @@ async def test_seed_001_start_session_request_and_callback(iop: FakeEmsp, gatewa
     assert answer["status_code"] == 1000
     assert answer["status_message"] == "Success"
 
-    # 5.4.2 Callback: POST {"result": "ACCEPTED"} with Authorization: Token <plain token>.
+    # The example's callback: POST {"result": "ACCEPTED"} with Authorization: Token <plain token>.
     [callback] = await iop.wait_for("/commands/START_SESSION/111-222")
     assert callback.method == "POST"
     assert callback.body == {"result": "ACCEPTED"}
@@ -78,7 +62,7 @@ async def test_seed_001_start_session_request_and_callback(iop: FakeEmsp, gatewa
 
 
 async def test_authorization_id_reaches_session_and_cdr(iop: FakeEmsp, gateway: Gateway) -> None:
-    body = json.loads(SEED_REQUEST.replace("https://xxx.ggg.com", iop.base_url))
+    body = json.loads(START_SESSION_REQUEST.replace("https://xxx.ggg.com", iop.base_url))
     async with httpx.AsyncClient() as client:
         await client.post(
             f"{gateway.base_url}/ocpi/cpo/2.1.1/commands/START_SESSION",
@@ -116,7 +100,7 @@ async def _charge(iop: FakeEmsp, gateway: Gateway) -> tuple[dict, dict]:
 async def test_gireve_start_session_without_evse_uid_is_2001(
     iop: FakeEmsp, gateway: Gateway
 ) -> None:
-    body = json.loads(SEED_REQUEST.replace("https://xxx.ggg.com", iop.base_url))
+    body = json.loads(START_SESSION_REQUEST.replace("https://xxx.ggg.com", iop.base_url))
     del body["evse_uid"]
     async with httpx.AsyncClient() as client:
         response = await client.post(
@@ -135,7 +119,7 @@ async def test_other_parties_keep_evse_uid_optional(
 ) -> None:
     await emsp.register(gateway.base_url, await gateway.add_party(), "2.1.1")
     await stations("CP-1")
-    body = json.loads(SEED_REQUEST.replace("https://xxx.ggg.com", emsp.base_url))
+    body = json.loads(START_SESSION_REQUEST.replace("https://xxx.ggg.com", emsp.base_url))
     body["location_id"] = "CP-1"
     del body["evse_uid"]
     async with httpx.AsyncClient() as client:

@@ -1,9 +1,8 @@
 """A command's hot path (find its target, record it, decide it and queue the result,
 acknowledge the delivery) as units of work (store/units.py) over prebuilt Core statements.
 
-Why not the ORM here: profiled under load on SQLite, the ORM's unit of work, identity map and
-per-call statement construction took about half of the CPU a command cost; then SQLAlchemy's
-per-execution work was most of the rest, which the units avoid on SQLite. Rows carry the same
+Why not the ORM here: its unit of work, identity map and per-call statement construction cost
+more CPU than the rest of a command (docs/performance.md#units-of-work). Rows carry the same
 attribute names as the mapped classes, so callers read them the same way."""
 
 from __future__ import annotations
