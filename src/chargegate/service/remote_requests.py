@@ -51,13 +51,6 @@ def reply_message(reply: StationReply) -> str | None:
     return None
 
 
-def failure(status: str, record: RemoteRequestRow) -> RemoteCommandError:
-    """The error an operator gets for a request the station did not carry out."""
-    kind = {TIMEOUT: "timeout", OFFLINE: "offline"}.get(status, "station_error")
-    message = record.message or f"station request {status.lower()}"
-    return RemoteCommandError(kind, message, record.id)
-
-
 class RemoteRequestRow(Protocol):
     """A remote request record as the service reads it and the operator API shows it (what
     was asked, the station's answer, and for a remote start attempt how it was followed)."""
@@ -173,6 +166,13 @@ class ConfigurationRow(Protocol):
 
     @property
     def fetched_at(self) -> datetime: ...
+
+
+def failure(status: str, record: RemoteRequestRow) -> RemoteCommandError:
+    """The error an operator gets for a request the station did not carry out."""
+    kind = {TIMEOUT: "timeout", OFFLINE: "offline"}.get(status, "station_error")
+    message = record.message or f"station request {status.lower()}"
+    return RemoteCommandError(kind, message, record.id)
 
 
 class RemoteRequestStore(Protocol):
