@@ -25,6 +25,7 @@ from chargegate.service.ports import (
     SessionToStop,
     Target,
 )
+from chargegate.service.remote_requests import RemoteRequestRow
 from chargegate.store.models import (
     ChargingSession,
     Connector,
@@ -468,7 +469,7 @@ class FakeRemoteRequestStore:
             and r.stop_request_id is None
         ]
 
-    async def attempt_session(self, attempt: RemoteRequest) -> ChargingSession | None:
+    async def attempt_session(self, attempt: RemoteRequestRow) -> ChargingSession | None:
         assert attempt.valid_until is not None
         for s in self.sessions:
             if (s.station_id, s.connector_id, s.id_tag) == (

@@ -55,7 +55,9 @@ class Remote:
             key_id=None,
         )
         values.update(given)
-        return await self.service.remote_start_attempt(**values)
+        record = await self.service.remote_start_attempt(**values)
+        # The fake's own record, which the tests move in time.
+        return self.store.records[record.id]
 
     async def finished(self) -> tuple[str, str]:
         """The next record the service finished (waits for it)."""

@@ -8,14 +8,14 @@ from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
 from chargegate.gateway import gateway_of
-from chargegate.store.models import OperatorKey
+from chargegate.service.operator_keys import OperatorKeyRow
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
 async def _key(
     request: Request, header_key: Annotated[str | None, Security(_api_key_header)]
-) -> OperatorKey:
+) -> OperatorKeyRow:
     key = header_key
     if key is None:
         scheme, _, value = request.headers.get("authorization", "").partition(" ")
@@ -29,7 +29,7 @@ async def _key(
 
 
 def scoped(scope: str):  # type: ignore[no-untyped-def]
-    async def check(key: Annotated[OperatorKey, Depends(_key)]) -> OperatorKey:
+    async def check(key: Annotated[OperatorKeyRow, Depends(_key)]) -> OperatorKeyRow:
         if scope not in key.scopes.split():
             raise HTTPException(403, f"this API key lacks the '{scope}' scope")
         return key
@@ -37,7 +37,7 @@ def scoped(scope: str):  # type: ignore[no-untyped-def]
     return check
 
 
-OperatorScope = Annotated[OperatorKey, Depends(scoped("operator"))]
-ReadScope = Annotated[OperatorKey, Depends(scoped("read"))]
+OperatorScope = Annotated[OperatorKeyRow, Depends(scoped("operator"))]
+ReadScope = Annotated[OperatorKeyRow, Depends(scoped("read"))]
 # Any valid key, whatever its scopes; the eMSP API decides per request what its scopes allow.
-AnyKey = Annotated[OperatorKey, Depends(_key)]
+AnyKey = Annotated[OperatorKeyRow, Depends(_key)]

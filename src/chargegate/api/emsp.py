@@ -24,7 +24,7 @@ from chargegate.gateway import gateway_of
 from chargegate.ocpi.fields import DateTime
 from chargegate.service.emsp.commands import Requester
 from chargegate.service.emsp.peers import peer_name
-from chargegate.store.models import OperatorKey
+from chargegate.service.operator_keys import OperatorKeyRow
 
 from .auth import AnyKey
 
@@ -49,7 +49,7 @@ async def emsp_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def requester(key: OperatorKey) -> Requester:
+def requester(key: OperatorKeyRow) -> Requester:
     return Requester(key.id, frozenset(key.scopes.split()))
 
 

@@ -6,10 +6,10 @@ from typing import Any
 from urllib.parse import quote
 
 from chargegate.domain.clock import ocpi_datetime
-from chargegate.store.models import RemoteRequest
+from chargegate.service.remote_requests import RemoteRequestRow
 
 
-def log_link(record: RemoteRequest) -> str:
+def log_link(record: RemoteRequestRow) -> str:
     """The communication log page filtered to the OCPP messages this request caused."""
     ids = ",".join(record.ocpp_message_ids or [])
     return (
@@ -19,7 +19,7 @@ def log_link(record: RemoteRequest) -> str:
     )
 
 
-def record_json(record: RemoteRequest) -> dict[str, Any]:
+def record_json(record: RemoteRequestRow) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": record.id,
         "kind": record.kind,

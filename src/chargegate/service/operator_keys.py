@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from chargegate.domain.clock import utcnow
 from chargegate.domain.tokens import token_hash
-
-if TYPE_CHECKING:
-    from chargegate.store.models import OperatorKey
 
 # `operator` may run remote commands and change locks; `read` may only look (records, stored
 # configuration, stations, communication log). On the eMSP side `operator` is the help desk (every
@@ -17,10 +14,22 @@ if TYPE_CHECKING:
 SCOPES = ("operator", "read", "driver")
 
 
+class OperatorKeyRow(Protocol):
+    """A live API key as the operator API reads it: who asks, and what its scopes allow."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def scopes(self) -> str:
+        """Space-separated."""
+        ...
+
+
 class OperatorKeyStore(Protocol):
     async def add(self, values: dict[str, Any]) -> None: ...
 
-    async def live(self, key_hash: str) -> OperatorKey | None:
+    async def live(self, key_hash: str) -> OperatorKeyRow | None:
         """The key with this hash, unless it was revoked."""
 
 
@@ -38,5 +47,5 @@ class OperatorKeys:
         )
         return key
 
-    async def find(self, key: str) -> OperatorKey | None:
+    async def find(self, key: str) -> OperatorKeyRow | None:
         return await self._store.live(token_hash(key))

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from chargegate.domain.clock import utcnow
 from chargegate.domain.tokens import new_token, token_hash
 
-from .ports import PartyLoader
+from .ports import PartyLoader, PartyRow
 from .single_flight import SingleFlight
-
-if TYPE_CHECKING:
-    from chargegate.store.models import Party
 
 # How long a token's owner is remembered; another node's revocation takes effect within it.
 CALLER_CACHE_SECONDS = 5.0
@@ -30,14 +27,14 @@ class PartyExists(Exception):
 class PartyStore(Protocol):
     """Peers as the store keeps them (rows with the columns as attributes)."""
 
-    async def add(self, values: dict[str, Any]) -> Party:
+    async def add(self, values: dict[str, Any]) -> PartyRow:
         """Store a new peer; raises PartyExists for a role, country and party id taken."""
 
-    async def all(self) -> list[Party]: ...
+    async def all(self) -> Sequence[PartyRow]: ...
 
-    async def get(self, party_pk: int) -> Party | None: ...
+    async def get(self, party_pk: int) -> PartyRow | None: ...
 
-    async def by_token_hash(self, hashes: Collection[str]) -> Party | None:
+    async def by_token_hash(self, hashes: Collection[str]) -> PartyRow | None:
         """The peer whose token A or token C has one of these hashes."""
 
     async def update(self, party_pk: int, values: dict[str, Any]) -> None: ...
@@ -45,7 +42,7 @@ class PartyStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    party: Party
+    party: PartyRow
     token: str
     with_token_a: bool
 
@@ -56,19 +53,19 @@ class PartyCache:
 
     def __init__(self, loader: PartyLoader) -> None:
         self._loader = loader
-        self._parties: dict[int, tuple[float, Party]] = {}
-        self._loads: SingleFlight[int, Party | None] = SingleFlight()
+        self._parties: dict[int, tuple[float, PartyRow]] = {}
+        self._loads: SingleFlight[int, PartyRow | None] = SingleFlight()
         # Bumped by `clear`: a read that started before a registration change keeps nothing.
         self._generation = 0
 
-    def peek(self, party_id: int) -> Party | None:
+    def peek(self, party_id: int) -> PartyRow | None:
         """The cached party, if it is still fresh; no database."""
         cached = self._parties.get(party_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
         return None
 
-    async def load(self, party_id: int) -> Party | None:
+    async def load(self, party_id: int) -> PartyRow | None:
         """The party; callers asking for one party at once share one read (when the entry
         expires under load, every result in flight asks)."""
         cached = self.peek(party_id)
@@ -76,7 +73,7 @@ class PartyCache:
             return cached
         return await self._loads.run(party_id, lambda: self._load(party_id))
 
-    async def _load(self, party_id: int) -> Party | None:
+    async def _load(self, party_id: int) -> PartyRow | None:
         generation = self._generation
         party = await self._loader(party_id)
         if party is not None and generation == self._generation:
@@ -108,7 +105,7 @@ class PartyService:
         party_id: str,
         name: str | None = None,
         profile: str | None = None,
-    ) -> tuple[Party, str]:
+    ) -> tuple[PartyRow, str]:
         """Register a peer and return its one-time token A (only its hash is stored)."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
@@ -132,7 +129,7 @@ class PartyService:
         )
         return party, token_a
 
-    async def all(self) -> list[Party]:
+    async def all(self) -> Sequence[PartyRow]:
         return await self._store.all()
 
     async def by_token(self, candidates: list[str]) -> Caller | None:

@@ -38,13 +38,39 @@ class PeerWire(Protocol):
 
 
 class PartyRow(Protocol):
-    """A peer as the service reads it (delivery needs its token and version)."""
+    """A peer as the service reads it (delivery needs its token and version; a caller is
+    known by the hash of its token A or C) and as the OCPI routes and the admin CLI show it
+    (who it is, its profile, its handshake's state)."""
 
     @property
     def id(self) -> int: ...
 
     @property
+    def role(self) -> str: ...
+
+    @property
+    def country_code(self) -> str: ...
+
+    @property
+    def party_id(self) -> str: ...
+
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def profile(self) -> str | None: ...
+
+    @property
+    def state(self) -> str: ...
+
+    @property
     def ocpi_version(self) -> str | None: ...
+
+    @property
+    def token_a_hash(self) -> str | None: ...
+
+    @property
+    def token_c_hash(self) -> str | None: ...
 
 
 class DeliverNow(Protocol):

@@ -5,8 +5,9 @@ Every request is recorded with the OCPP messages it caused."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chargegate.domain import station_calls as sc
 from chargegate.domain.station_calls import Outcome, StationReply
@@ -15,14 +16,13 @@ from .remote_errors import RemoteCommandError
 from .remote_requests import (
     ACCEPTED,
     UNREACHED,
+    ConfigurationRow,
     RemoteCalls,
+    RemoteRequestRow,
     failure,
     record_status,
     reply_message,
 )
-
-if TYPE_CHECKING:
-    from chargegate.store.models import RemoteRequest, StationConfiguration
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,7 @@ class OperatorRequests:
 
     async def get_configuration(
         self, station_id: str, keys: list[str], key_id: int | None
-    ) -> RemoteRequest:
+    ) -> RemoteRequestRow:
         request = sc.GetConfiguration(tuple(keys))
         record, reply = await self._sync(
             "get_configuration", station_id, None, request, {"keys": keys}, key_id
@@ -50,13 +50,13 @@ class OperatorRequests:
             )
         return record
 
-    async def stored_configuration(self, station_id: str) -> list[StationConfiguration]:
+    async def stored_configuration(self, station_id: str) -> Sequence[ConfigurationRow]:
         await self._calls.station(station_id)
         return await self._calls.store.stored_configuration(station_id)
 
     async def change_configurations(
         self, station_id: str, items: list[ConfigurationItem], key_id: int | None
-    ) -> RemoteRequest:
+    ) -> RemoteRequestRow:
         """One ChangeConfiguration per key, in order, within one operator timeout in all."""
         calls = self._calls
         await calls.station(station_id)
@@ -98,7 +98,7 @@ class OperatorRequests:
             raise failure(overall, record)
         return record
 
-    async def reset(self, station_id: str, reset_type: str, key_id: int | None) -> RemoteRequest:
+    async def reset(self, station_id: str, reset_type: str, key_id: int | None) -> RemoteRequestRow:
         record, _ = await self._sync(
             "reset", station_id, None, sc.Reset(reset_type), {"type": reset_type}, key_id
         )
@@ -106,7 +106,7 @@ class OperatorRequests:
 
     async def unlock_connector(
         self, station_id: str, connector_uuid: str, key_id: int | None
-    ) -> RemoteRequest:
+    ) -> RemoteRequestRow:
         connector = await self._calls.store.connector(station_id, None, connector_uuid)
         if connector is None:
             raise RemoteCommandError(
@@ -130,7 +130,7 @@ class OperatorRequests:
         request: sc.StationRequest,
         body: dict[str, Any],
         key_id: int | None,
-    ) -> tuple[RemoteRequest, StationReply]:
+    ) -> tuple[RemoteRequestRow, StationReply]:
         calls = self._calls
         await calls.station(station_id)
         await calls.check_online(station_id)
@@ -162,7 +162,7 @@ class OperatorRequests:
         transaction_id: str | None,
         key_id: int | None,
         system: bool = False,
-    ) -> RemoteRequest:
+    ) -> RemoteRequestRow:
         calls = self._calls
         session = await calls.store.session(session_id, station_id, transaction_id)
         if session is None or session.transaction_id is None:
@@ -184,7 +184,7 @@ class OperatorRequests:
         calls.send_later(record.id, session.station_id, sc.RemoteStop(session.transaction_id), slot)
         return record
 
-    async def clear_cache(self, station_id: str, key_id: int | None) -> RemoteRequest:
+    async def clear_cache(self, station_id: str, key_id: int | None) -> RemoteRequestRow:
         calls = self._calls
         await calls.station(station_id)
         await calls.check_online(station_id)
@@ -193,7 +193,7 @@ class OperatorRequests:
         calls.send_later(record.id, station_id, sc.ClearCache(), slot)
         return record
 
-    async def get(self, record_id: str, kind: str | None = None) -> RemoteRequest:
+    async def get(self, record_id: str, kind: str | None = None) -> RemoteRequestRow:
         record = await self._calls.store.get(record_id)
         if record is None or (kind is not None and record.kind != kind):
             raise RemoteCommandError("not_found", f"no {kind or 'remote request'} {record_id}")

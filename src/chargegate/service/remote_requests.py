@@ -5,8 +5,9 @@ cap on requests in flight (remote_request_cap.py), and its call sent past the HT
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from chargegate.cluster.router import StationRouter
 from chargegate.domain import station_calls as sc
@@ -18,15 +19,6 @@ from chargegate.settings import Settings
 from .background import BackgroundTasks
 from .remote_errors import RemoteCommandError
 from .remote_request_cap import RequestSlots
-
-if TYPE_CHECKING:
-    from chargegate.store.models import (
-        ChargingSession,
-        Connector,
-        RemoteRequest,
-        Station,
-        StationConfiguration,
-    )
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +51,124 @@ def reply_message(reply: StationReply) -> str | None:
     return None
 
 
-def failure(status: str, record: RemoteRequest) -> RemoteCommandError:
+class RemoteRequestRow(Protocol):
+    """A remote request record as the service reads it and the operator API shows it (what
+    was asked, the station's answer, and for a remote start attempt how it was followed)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def station_id(self) -> str: ...
+
+    @property
+    def connector_id(self) -> int | None: ...
+
+    @property
+    def request(self) -> dict[str, Any]: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def response(self) -> dict[str, Any] | None: ...
+
+    @property
+    def message(self) -> str | None: ...
+
+    @property
+    def ocpp_message_ids(self) -> list[str]: ...
+
+    @property
+    def operator_key_id(self) -> int | None: ...
+
+    @property
+    def id_tag(self) -> str | None: ...
+
+    @property
+    def session_id(self) -> str | None: ...
+
+    @property
+    def valid_until(self) -> datetime | None: ...
+
+    @property
+    def stop_minutes(self) -> float | None: ...
+
+    @property
+    def stop_at(self) -> datetime | None: ...
+
+    @property
+    def stop_request_id(self) -> str | None: ...
+
+    @property
+    def created_at(self) -> datetime: ...
+
+    @property
+    def finished_at(self) -> datetime | None: ...
+
+
+class StationRow(Protocol):
+    """A station a remote request names."""
+
+    @property
+    def locked(self) -> bool: ...
+
+
+class ConnectorRow(Protocol):
+    """A connector a remote request names."""
+
+    @property
+    def connector_id(self) -> int: ...
+
+    @property
+    def uuid(self) -> str: ...
+
+    @property
+    def locked(self) -> bool: ...
+
+
+class SessionRow(Protocol):
+    """A charging session a remote stop or a remote start attempt reads."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def station_id(self) -> str: ...
+
+    @property
+    def connector_id(self) -> int: ...
+
+    @property
+    def transaction_id(self) -> str | None: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def start_date_time(self) -> datetime: ...
+
+
+class ConfigurationRow(Protocol):
+    """A configuration key as the station last reported it (the operator API shows it)."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def value(self) -> str | None: ...
+
+    @property
+    def readonly(self) -> bool: ...
+
+    @property
+    def fetched_at(self) -> datetime: ...
+
+
+def failure(status: str, record: RemoteRequestRow) -> RemoteCommandError:
     """The error an operator gets for a request the station did not carry out."""
     kind = {TIMEOUT: "timeout", OFFLINE: "offline"}.get(status, "station_error")
     message = record.message or f"station request {status.lower()}"
@@ -69,19 +178,19 @@ def failure(status: str, record: RemoteRequest) -> RemoteCommandError:
 class RemoteRequestStore(Protocol):
     """Remote request records and what they read, each call one transaction."""
 
-    async def station(self, station_id: str) -> Station | None: ...
+    async def station(self, station_id: str) -> StationRow | None: ...
 
     async def connector(
         self, station_id: str, connector_id: int | None, connector_uuid: str | None
-    ) -> Connector | None:
+    ) -> ConnectorRow | None:
         """By uuid if given, else by number."""
 
     async def session(
         self, session_id: str | None, station_id: str | None, transaction_id: str | None
-    ) -> ChargingSession | None:
+    ) -> SessionRow | None:
         """By id if given, else by station and OCPP transaction id."""
 
-    async def add(self, values: dict[str, Any]) -> RemoteRequest: ...
+    async def add(self, values: dict[str, Any]) -> RemoteRequestRow: ...
 
     async def finish(
         self,
@@ -91,23 +200,23 @@ class RemoteRequestStore(Protocol):
         message: str | None,
         message_ids: list[str],
         finished_at: datetime | None,
-    ) -> RemoteRequest:
+    ) -> RemoteRequestRow:
         """Sets the outcome and appends the OCPP message ids."""
 
-    async def get(self, record_id: str) -> RemoteRequest | None: ...
+    async def get(self, record_id: str) -> RemoteRequestRow | None: ...
 
-    async def stored_configuration(self, station_id: str) -> list[StationConfiguration]: ...
+    async def stored_configuration(self, station_id: str) -> Sequence[ConfigurationRow]: ...
 
     async def store_configuration(self, station_id: str, keys: list[dict[str, Any]]) -> None:
         """The keys a GetConfiguration returned (key, value, readonly), replacing earlier."""
 
-    async def waiting_attempts(self) -> list[RemoteRequest]:
+    async def waiting_attempts(self) -> Sequence[RemoteRequestRow]:
         """Remote start attempts still WAITING for their transaction."""
 
-    async def due_stops(self, now: datetime) -> list[RemoteRequest]:
+    async def due_stops(self, now: datetime) -> Sequence[RemoteRequestRow]:
         """SUCCEEDED attempts whose stopMinutes are up and whose stop is not claimed yet."""
 
-    async def attempt_session(self, attempt: RemoteRequest) -> ChargingSession | None:
+    async def attempt_session(self, attempt: RemoteRequestRow) -> SessionRow | None:
         """The first session of the attempt's connector and idTag started between its
         creation (less a few seconds of clock skew) and its validUntil."""
 
@@ -119,11 +228,11 @@ class RemoteRequestStore(Protocol):
 
     async def set_stop_request(self, attempt_id: str, stop_request_id: str) -> None: ...
 
-    async def set_station_lock(self, station_id: str, locked: bool) -> Station | None: ...
+    async def set_station_lock(self, station_id: str, locked: bool) -> StationRow | None: ...
 
     async def set_connector_lock(
         self, station_id: str, connector_uuid: str, locked: bool
-    ) -> Connector | None: ...
+    ) -> ConnectorRow | None: ...
 
 
 class RemoteCalls:
@@ -143,7 +252,7 @@ class RemoteCalls:
         self.slots = slots
         self._tasks = BackgroundTasks()
 
-    async def station(self, station_id: str) -> Station:
+    async def station(self, station_id: str) -> StationRow:
         station = await self.store.station(station_id)
         if station is None:
             raise RemoteCommandError("not_found", f"unknown station {station_id}")
@@ -151,7 +260,7 @@ class RemoteCalls:
 
     async def connector(
         self, station_id: str, connector_id: int | None, connector_uuid: str | None
-    ) -> Connector:
+    ) -> ConnectorRow:
         if connector_uuid is None and connector_id is None:
             raise RemoteCommandError("invalid", "give connectorId or connectorUuid")
         connector = await self.store.connector(station_id, connector_id, connector_uuid)
@@ -172,7 +281,7 @@ class RemoteCalls:
         body: dict[str, Any],
         key_id: int | None,
         **extra: Any,
-    ) -> RemoteRequest:
+    ) -> RemoteRequestRow:
         return await self.store.add(
             dict(
                 id=new_id(),
@@ -196,7 +305,7 @@ class RemoteCalls:
         message: str | None,
         message_ids: list[str],
         finished: bool = True,
-    ) -> RemoteRequest:
+    ) -> RemoteRequestRow:
         return await self.store.finish(
             record_id, status, response, message, message_ids, utcnow() if finished else None
         )
@@ -210,7 +319,7 @@ class RemoteCalls:
         body: dict[str, Any],
         key_id: int | None,
         **extra: Any,
-    ) -> RemoteRequest:
+    ) -> RemoteRequestRow:
         """`new_record` for a request holding `slot`, which is given back if that fails."""
         try:
             return await self.new_record(kind, station_id, connector_id, body, key_id, **extra)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chargegate.domain import station_calls as sc
 from chargegate.domain.clock import as_utc, utcnow
@@ -14,10 +14,7 @@ from chargegate.domain.ids import new_id, new_remote_start_id
 
 from .remote_errors import RemoteCommandError
 from .remote_operator_requests import OperatorRequests
-from .remote_requests import EXPIRED, SUCCEEDED, WAITING, RemoteCalls
-
-if TYPE_CHECKING:
-    from chargegate.store.models import RemoteRequest
+from .remote_requests import EXPIRED, SUCCEEDED, WAITING, RemoteCalls, RemoteRequestRow
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +35,7 @@ class RemoteStartAttempts:
         valid_until: datetime | None,
         stop_minutes: float | None,
         key_id: int | None,
-    ) -> RemoteRequest:
+    ) -> RemoteRequestRow:
         calls = self._calls
         now = utcnow()
         minute = calls.settings.operator_minute_seconds
@@ -90,7 +87,7 @@ class RemoteStartAttempts:
         for attempt in due_stops:
             await self._stop_after_minutes(attempt)
 
-    async def _follow(self, attempt: RemoteRequest, now: datetime) -> None:
+    async def _follow(self, attempt: RemoteRequestRow, now: datetime) -> None:
         assert attempt.valid_until is not None
         session = await self._calls.store.attempt_session(attempt)
         values: dict[str, Any]
@@ -111,7 +108,7 @@ class RemoteStartAttempts:
             return
         await self._calls.store.settle_attempt(attempt.id, values)
 
-    async def _stop_after_minutes(self, attempt: RemoteRequest) -> None:
+    async def _stop_after_minutes(self, attempt: RemoteRequestRow) -> None:
         store = self._calls.store
         if not await store.claim_stop(attempt.id, new_id()):
             return

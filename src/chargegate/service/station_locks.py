@@ -4,13 +4,9 @@ reservations there are cancelled when the lock is set."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from .remote_errors import RemoteCommandError
-from .remote_requests import RemoteRequestStore
-
-if TYPE_CHECKING:
-    from chargegate.store.models import Connector, Station
+from .remote_requests import ConnectorRow, RemoteRequestStore, StationRow
 
 # (station, connector or None for the whole station, why) -> None
 OnLock = Callable[[str, int | None, str], Awaitable[None]]
@@ -22,7 +18,7 @@ class StationLocks:
         self._store = store
         self._on_lock = on_lock
 
-    async def set_station_lock(self, station_id: str, locked: bool) -> Station:
+    async def set_station_lock(self, station_id: str, locked: bool) -> StationRow:
         station = await self._store.set_station_lock(station_id, locked)
         if station is None:
             raise RemoteCommandError("not_found", f"unknown station {station_id}")
@@ -32,7 +28,7 @@ class StationLocks:
 
     async def set_connector_lock(
         self, station_id: str, connector_uuid: str, locked: bool
-    ) -> Connector:
+    ) -> ConnectorRow:
         connector = await self._store.set_connector_lock(station_id, connector_uuid, locked)
         if connector is None or connector.connector_id == 0:
             raise RemoteCommandError(

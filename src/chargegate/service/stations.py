@@ -3,20 +3,27 @@ have when a hub or roaming partner expects ids of its own (GIREVE rewrites ids).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from chargegate.store.models import Station
+from typing import Protocol
 
 
 class MappingConflict(Exception):
     pass
 
 
+class MappedStation(Protocol):
+    """A station as its mapping left it."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def location_id(self) -> str | None: ...
+
+
 class StationMappingStore(Protocol):
     async def map(
         self, station_id: str, *, location_id: str | None, evses: dict[int, str]
-    ) -> Station:
+    ) -> MappedStation:
         """Set the Location id (None: unchanged, "": none) and the EVSE uids in one
         transaction, creating the station and connectors not seen yet; raises MappingConflict
         when an id is another's."""
@@ -28,7 +35,7 @@ class StationMapping:
 
     async def map(
         self, station_id: str, *, location_id: str | None, evses: dict[int, str]
-    ) -> Station:
+    ) -> MappedStation:
         """Set the Location id and the EVSE uids of connectors; a station not seen yet is
         created, so it can be mapped before it first connects."""
         if any(connector_id < 1 for connector_id in evses):

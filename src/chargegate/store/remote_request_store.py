@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chargegate.domain.clock import utcnow
-from chargegate.service.remote_requests import SUCCEEDED, WAITING
+from chargegate.service.remote_requests import SUCCEEDED, WAITING, RemoteRequestRow
 
 from .models import ChargingSession, Connector, RemoteRequest, Station, StationConfiguration
 
@@ -115,7 +115,7 @@ class SqlRemoteRequestStore:
                 )
             )
 
-    async def attempt_session(self, attempt: RemoteRequest) -> ChargingSession | None:
+    async def attempt_session(self, attempt: RemoteRequestRow) -> ChargingSession | None:
         assert attempt.valid_until is not None
         async with self._sessions() as s:
             session: ChargingSession | None = await s.scalar(
