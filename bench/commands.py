@@ -41,7 +41,6 @@ from bench.common import (
     format_table,
     free_port,
     fresh_database,
-    gateway_env,
     int_list,
     load_line,
     machine_lines,
@@ -51,6 +50,7 @@ from bench.common import (
     python_module,
     raise_fd_limit,
     read_status_kib,
+    start_gateway,
     stolen_percent,
     tail,
     wait_http_ok,
@@ -295,20 +295,7 @@ def chargegate_system(
         if args.prefill:
             took = prefill(database_url, args.prefill, args.stations, PREFIX)
             print_flush(f"prefilled {args.prefill:,} commands in {took:.0f} s")
-        server = procs.start(
-            "gateway",
-            chargegate_cli(
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                args.gateway_log_level,
-            ),
-            env=gateway_env(database_url, port),
-        )
-        wait_http_ok(f"http://127.0.0.1:{port}/healthz", server)
+        server = start_gateway(procs, "gateway", database_url, port, args.gateway_log_level)
         stations = start_stations(procs, "gateway-stations", port, args)
         local = args.db == "postgres" and _is_local(args.postgres_url)
         yield System("chargegate", "gateway-emsp", port, token_a, server, stations, local)

@@ -467,6 +467,22 @@ def gateway_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
     }
 
 
+def start_gateway(
+    procs: ProcessSet, name: str, database_url: str, port: int, log_level: str, **extra: str
+) -> Proc:
+    """`chargegate serve` on 127.0.0.1:`port` against `database_url` (settings `extra` added to
+    gateway_env's), once it answers /healthz."""
+    gateway = procs.start(
+        name,
+        chargegate_cli(
+            "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", log_level
+        ),
+        env=gateway_env(database_url, port, **extra),
+    )
+    wait_http_ok(f"http://127.0.0.1:{port}/healthz", gateway)
+    return gateway
+
+
 # ---- the eMSP side of OCPI -------------------------------------------------------------------
 
 

@@ -25,7 +25,6 @@ from bench.common import (
     LineReader,
     Proc,
     ProcessSet,
-    chargegate_cli,
     cpu_jiffies,
     cpu_seconds,
     exact_command,
@@ -34,7 +33,6 @@ from bench.common import (
     format_table,
     free_port,
     fresh_database,
-    gateway_env,
     int_list,
     load_line,
     machine_lines,
@@ -44,9 +42,9 @@ from bench.common import (
     python_module,
     raise_fd_limit,
     read_status_kib,
+    start_gateway,
     stolen_percent,
     tail,
-    wait_http_ok,
 )
 from bench.loadgen import RESULT_WAIT
 
@@ -108,14 +106,14 @@ def run_k(procs: ProcessSet, k: int, args: argparse.Namespace, work_dir: Path) -
     with fresh_database(args.db, work_dir, args.postgres_url) as database_url:
         port = free_port()
         token_a = party_add(database_url, procs.log_dir)
-        gateway = procs.start(
+        gateway = start_gateway(
+            procs,
             f"gateway-k{k}",
-            chargegate_cli(
-                "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"
-            ),
-            env=gateway_env(database_url, port, CHARGEGATE_HEARTBEAT_INTERVAL=str(args.heartbeat)),
+            database_url,
+            port,
+            "warning",
+            CHARGEGATE_HEARTBEAT_INTERVAL=str(args.heartbeat),
         )
-        wait_http_ok(f"http://127.0.0.1:{port}/healthz", gateway)
         time.sleep(1.0)
         run.rss_before_kib = read_status_kib(gateway.pid)
 

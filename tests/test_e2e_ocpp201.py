@@ -63,73 +63,76 @@ def _expect(version: str, r221: str, r211: str) -> str:
     return r221 if version == "2.2.1" else r211
 
 
-@pytest.mark.parametrize(
-    ("behaviour", "r221", "r211"),
-    [
-        ("accept", "ACCEPTED", "ACCEPTED"),
-        ("reject", "REJECTED", "REJECTED"),
-        ("call_error", "FAILED", "REJECTED"),
-        ("silent", "TIMEOUT", "TIMEOUT"),
-    ],
+# station behaviour, 2.2.1 result, 2.1.1 result
+START_CASES = [
+    ("accept", "ACCEPTED", "ACCEPTED"),
+    ("reject", "REJECTED", "REJECTED"),
+    ("call_error", "FAILED", "REJECTED"),
+    ("silent", "TIMEOUT", "TIMEOUT"),
+]
+UNLOCK_CASES = [
+    ("accept", "ACCEPTED", "ACCEPTED"),
+    ("unlock_failed", "FAILED", "REJECTED"),
+    ("ongoing_transaction", "REJECTED", "REJECTED"),
+    ("unknown_connector", "FAILED", "REJECTED"),
+]
+RESERVE_CASES = [
+    ("accept", "ACCEPTED", "ACCEPTED"),
+    ("occupied", "EVSE_OCCUPIED", "REJECTED"),
+    ("faulted", "EVSE_INOPERATIVE", "REJECTED"),
+    ("unavailable", "EVSE_INOPERATIVE", "REJECTED"),
+    ("reject", "REJECTED", "REJECTED"),
+]
+COMMAND_CASES = (
+    [("START_SESSION", *case) for case in START_CASES]
+    + [("UNLOCK_CONNECTOR", *case) for case in UNLOCK_CASES]
+    + [("RESERVE_NOW", *case) for case in RESERVE_CASES]
 )
-async def test_start_session_201(
-    ocpi: OcpiClient, stations201: Station201Factory, behaviour: str, r221: str, r211: str
+
+# The OCPP 2.0.1 call each command becomes, and its OCPI body for a response_url.
+OCPP_CALL: dict[str, tuple[str, Callable[[str, str], dict[str, Any]]]] = {
+    "START_SESSION": (
+        "RequestStartTransaction",
+        lambda version, url: start_session(version, url, "CS-1", "CS-1-2"),
+    ),
+    "UNLOCK_CONNECTOR": ("UnlockConnector", lambda version, url: unlock(url, "CS-1", "CS-1-1")),
+    "RESERVE_NOW": (
+        "ReserveNow",
+        lambda version, url: reserve_now(version, url, "CS-1", "12", "CS-1-1"),
+    ),
+}
+
+
+@pytest.mark.parametrize(("command", "behaviour", "r221", "r211"), COMMAND_CASES)
+async def test_command_outcomes_201(
+    ocpi: OcpiClient,
+    stations201: Station201Factory,
+    command: str,
+    behaviour: str,
+    r221: str,
+    r211: str,
 ) -> None:
-    station = await stations201(auto_transactions=False)
-    station.script.set("RequestStartTransaction", behaviour)
-    url = ocpi.emsp.response_url("START_SESSION", behaviour)
-    body = await _result(
-        ocpi, "START_SESSION", start_session(ocpi.version, url, "CS-1", "CS-1-2"), behaviour
-    )
+    """Each answer of the station to the command's OCPP call, as the eMSP's CommandResult,
+    and the call as the station received it."""
+    if command == "START_SESSION":
+        station = await stations201(auto_transactions=False)
+    else:
+        station = await stations201()
+    action, build = OCPP_CALL[command]
+    station.script.set(action, behaviour)
+    url = ocpi.emsp.response_url(command, behaviour)
+    body = await _result(ocpi, command, build(ocpi.version, url), behaviour)
     assert body["result"] == _expect(ocpi.version, r221, r211)
-    sent = station.calls("RequestStartTransaction")[0]
-    assert sent["evseId"] == 2
-    assert sent["idToken"] == {"idToken": "TOKEN-001", "type": "ISO14443"}
-    assert isinstance(sent["remoteStartId"], int) and sent["remoteStartId"] > 0
-
-
-@pytest.mark.parametrize(
-    ("behaviour", "r221", "r211"),
-    [
-        ("accept", "ACCEPTED", "ACCEPTED"),
-        ("unlock_failed", "FAILED", "REJECTED"),
-        ("ongoing_transaction", "REJECTED", "REJECTED"),
-        ("unknown_connector", "FAILED", "REJECTED"),
-    ],
-)
-async def test_unlock_connector_201(
-    ocpi: OcpiClient, stations201: Station201Factory, behaviour: str, r221: str, r211: str
-) -> None:
-    station = await stations201()
-    station.script.set("UnlockConnector", behaviour)
-    url = ocpi.emsp.response_url("UNLOCK_CONNECTOR", behaviour)
-    body = await _result(ocpi, "UNLOCK_CONNECTOR", unlock(url, "CS-1", "CS-1-1"), behaviour)
-    assert body["result"] == _expect(ocpi.version, r221, r211)
-    assert station.calls("UnlockConnector") == [{"evseId": 1, "connectorId": 1}]
-
-
-@pytest.mark.parametrize(
-    ("behaviour", "r221", "r211"),
-    [
-        ("accept", "ACCEPTED", "ACCEPTED"),
-        ("occupied", "EVSE_OCCUPIED", "REJECTED"),
-        ("faulted", "EVSE_INOPERATIVE", "REJECTED"),
-        ("unavailable", "EVSE_INOPERATIVE", "REJECTED"),
-        ("reject", "REJECTED", "REJECTED"),
-    ],
-)
-async def test_reserve_now_201(
-    ocpi: OcpiClient, stations201: Station201Factory, behaviour: str, r221: str, r211: str
-) -> None:
-    station = await stations201()
-    station.script.set("ReserveNow", behaviour)
-    url = ocpi.emsp.response_url("RESERVE_NOW", behaviour)
-    body = await _result(
-        ocpi, "RESERVE_NOW", reserve_now(ocpi.version, url, "CS-1", "12", "CS-1-1"), behaviour
-    )
-    assert body["result"] == _expect(ocpi.version, r221, r211)
-    sent = station.calls("ReserveNow")[0]
-    assert sent["evseId"] == 1 and isinstance(sent["id"], int)
+    if command == "START_SESSION":
+        sent = station.calls("RequestStartTransaction")[0]
+        assert sent["evseId"] == 2
+        assert sent["idToken"] == {"idToken": "TOKEN-001", "type": "ISO14443"}
+        assert isinstance(sent["remoteStartId"], int) and sent["remoteStartId"] > 0
+    elif command == "UNLOCK_CONNECTOR":
+        assert station.calls("UnlockConnector") == [{"evseId": 1, "connectorId": 1}]
+    else:
+        sent = station.calls("ReserveNow")[0]
+        assert sent["evseId"] == 1 and isinstance(sent["id"], int)
 
 
 async def test_full_charge_201_pushes_session_and_one_cdr(

@@ -23,6 +23,7 @@ from chargegate.service.ports import (
     Reserving,
     ResultRow,
     SessionToStop,
+    SessionView,
     Target,
 )
 from chargegate.service.remote_requests import RemoteRequestRow
@@ -69,15 +70,10 @@ class FakeWire:
     ) -> dict[str, Any]:
         return {"version": version, "result": result.value, "message": message}
 
-    def session(
-        self, version: str, session: Any, station: Any, connectors: list[Any], party: Any
-    ) -> dict[str, Any]:
-        return {"version": version, "id": session.id}
+    def session(self, version: str, view: SessionView) -> dict[str, Any]:
+        return {"version": version, "id": view.session.id}
 
-    def cdr(
-        self, version: str, session: Any, station: Any, connectors: list[Any], party: Any
-    ) -> dict[str, Any]:
-        return {"version": version, "id": session.id}
+    cdr = session
 
     def session_push_url(self, party: Any, session: Any) -> str | None:
         return None

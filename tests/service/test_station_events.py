@@ -7,7 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from chargegate.service.station_events import MeterSample, StationEvents, kwh_between
+from chargegate.service.station_events import (
+    MeterSample,
+    StationEvents,
+    TransactionStart,
+    kwh_between,
+)
 
 from .fakes import Delivery
 
@@ -34,8 +39,8 @@ class FakeStationEventStore:
     ) -> None:
         self.calls.append(("status", (station_id, connector_id, status)))
 
-    async def transaction_started(self, station_id: str, **given: Any) -> tuple[str, bool]:
-        self.calls.append(("started", (station_id, given["id_tag"])))
+    async def transaction_started(self, start: TransactionStart) -> tuple[str, bool]:
+        self.calls.append(("started", (start.station_id, start.id_tag)))
         return "17", self.queued
 
     async def transaction_stopped(self, station_id: str, **given: Any) -> str:
@@ -88,14 +93,11 @@ async def test_an_inoperative_evse_cancels_its_reservations_and_wakes_delivery()
 async def test_delivery_is_woken_only_when_a_transaction_queued_something() -> None:
     events, store, delivery = _events()
     at = datetime(2026, 1, 1, tzinfo=UTC)
-    tx = await events.transaction_started(
-        "CP-1", connector_id=1, id_tag="TAG", meter_start=0, timestamp=at
-    )
+    start = TransactionStart("CP-1", connector_id=1, id_tag="TAG", meter_start=0, timestamp=at)
+    tx = await events.transaction_started(start)
     assert tx == "17" and delivery.wakeups == 1
     store.queued = False  # a repeated StartTransaction
-    await events.transaction_started(
-        "CP-1", connector_id=1, id_tag="TAG", meter_start=0, timestamp=at
-    )
+    await events.transaction_started(start)
     assert delivery.wakeups == 1
     for outcome, wakeups in (("UNKNOWN", 1), ("DUPLICATE", 1), ("STOPPED", 2)):
         store.stop_outcome = outcome

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from chargegate.domain.commands import CommandResultType
+from chargegate.service.ports import SessionView
 from chargegate.settings import Settings
-from chargegate.store.models import ChargingSession, Connector, Party, Station
+from chargegate.store.models import ChargingSession, Party
 
 from .v211 import commands as commands211
 from .v211 import objects as objects211
@@ -24,27 +25,17 @@ class OcpiWire:
         module = commands211 if version == "2.1.1" else commands221
         return module.result_body(result, message)
 
-    def session(
-        self,
-        version: str,
-        session: ChargingSession,
-        station: Station,
-        connectors: list[Connector],
-        party: Party | None,
-    ) -> dict[str, Any]:
+    def session(self, version: str, view: SessionView) -> dict[str, Any]:
         module = objects211 if version == "2.1.1" else objects221
-        return module.session_object(session, station, connectors, self._settings, party=party)
+        return module.session_object(
+            view.session, view.station, view.connectors, self._settings, party=view.party
+        )
 
-    def cdr(
-        self,
-        version: str,
-        session: ChargingSession,
-        station: Station,
-        connectors: list[Connector],
-        party: Party | None,
-    ) -> dict[str, Any]:
+    def cdr(self, version: str, view: SessionView) -> dict[str, Any]:
         module = objects211 if version == "2.1.1" else objects221
-        return module.cdr_object(session, station, connectors, self._settings, party=party)
+        return module.cdr_object(
+            view.session, view.station, view.connectors, self._settings, party=view.party
+        )
 
     def session_push_url(self, party: Party, session: ChargingSession) -> str | None:
         """Sessions receiver: `{endpoint}/{country_code}/{party_id}/{session_id}` (our ids)."""

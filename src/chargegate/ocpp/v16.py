@@ -10,7 +10,7 @@ from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
 
 from chargegate.domain.clock import ocpi_datetime, parse_datetime, utcnow
-from chargegate.service.station_events import MeterSample
+from chargegate.service.station_events import MeterSample, TransactionStart
 
 from . import v16_translation as table
 from .link import StationLinkMixin
@@ -69,12 +69,14 @@ class StationHandler16(StationLinkMixin, ChargePoint):
         reservation_id: int | None = None,
     ) -> call_result.StartTransaction:
         transaction_id = await self._events.transaction_started(
-            self.id,
-            connector_id=connector_id,
-            id_tag=id_tag,
-            meter_start=meter_start,
-            timestamp=parse_datetime(timestamp),
-            reservation_id=reservation_id,
+            TransactionStart(
+                self.id,
+                connector_id=connector_id,
+                id_tag=id_tag,
+                meter_start=meter_start,
+                timestamp=parse_datetime(timestamp),
+                reservation_id=reservation_id,
+            )
         )
         return call_result.StartTransaction(
             transaction_id=int(transaction_id),

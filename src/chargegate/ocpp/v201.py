@@ -10,7 +10,7 @@ from ocpp.v201 import ChargePoint, call_result
 from ocpp.v201.enums import Action
 
 from chargegate.domain.clock import ocpi_datetime, parse_datetime, utcnow
-from chargegate.service.station_events import MeterSample
+from chargegate.service.station_events import MeterSample, TransactionStart
 
 from . import v201_translation as table
 from .link import StationLinkMixin
@@ -81,14 +81,16 @@ class StationHandler201(StationLinkMixin, ChargePoint):
             and not await self._events.knows_transaction(self.id, transaction_id)
         ):
             await self._events.transaction_started(
-                self.id,
-                connector_id=int(evse.get("id", 1)),
-                id_tag=token or "",
-                meter_start=sample.wh if sample else 0,
-                timestamp=when,
-                reservation_id=kwargs.get("reservation_id"),
-                transaction_id=transaction_id,
-                remote_start_id=transaction_info.get("remote_start_id"),
+                TransactionStart(
+                    self.id,
+                    connector_id=int(evse.get("id", 1)),
+                    id_tag=token or "",
+                    meter_start=sample.wh if sample else 0,
+                    timestamp=when,
+                    reservation_id=kwargs.get("reservation_id"),
+                    transaction_id=transaction_id,
+                    remote_start_id=transaction_info.get("remote_start_id"),
+                )
             )
         elif event_type == "Updated" and sample is not None:
             await self._events.meter_values(self.id, transaction_id, sample)

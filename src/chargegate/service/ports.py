@@ -16,6 +16,17 @@ from .outbox import OutboxRow
 # ---- the peers' wire and the delivery worker -------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    """What a Session or CDR object is rendered from: the session, its station with that
+    station's connectors, and the peer it goes to (rows as the store reads them)."""
+
+    session: Any
+    station: Any
+    connectors: list[Any]
+    party: Any
+
+
 class PeerWire(Protocol):
     """Renders what we send to a peer in the body form of the peer's OCPI version. Sessions,
     stations, connectors and parties are rows as the store reads them."""
@@ -24,13 +35,9 @@ class PeerWire(Protocol):
         self, version: str, result: CommandResultType, message: str | None
     ) -> dict[str, Any]: ...
 
-    def session(
-        self, version: str, session: Any, station: Any, connectors: list[Any], party: Any
-    ) -> dict[str, Any]: ...
+    def session(self, version: str, view: SessionView) -> dict[str, Any]: ...
 
-    def cdr(
-        self, version: str, session: Any, station: Any, connectors: list[Any], party: Any
-    ) -> dict[str, Any]: ...
+    def cdr(self, version: str, view: SessionView) -> dict[str, Any]: ...
 
     def session_push_url(self, party: Any, session: Any) -> str | None:
         """Where the peer receives this session (PUT), or None if it lists no receiver."""

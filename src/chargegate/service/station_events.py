@@ -23,6 +23,21 @@ class MeterSample:
     timestamp: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class TransactionStart:
+    """A station's start of a transaction, as StartTransaction (1.6) or a TransactionEvent
+    (2.0.1) gives it; `transaction_id` None leaves the id to us (OCPP 1.6)."""
+
+    station_id: str
+    connector_id: int
+    id_tag: str
+    meter_start: int
+    timestamp: datetime
+    reservation_id: int | None = None
+    transaction_id: str | None = None
+    remote_start_id: int | None = None
+
+
 def kwh_between(meter_start: int, meter_wh: int) -> float:
     """Energy charged between two meter readings in Wh (never negative), as OCPI's kWh."""
     return round(max(meter_wh - meter_start, 0) / 1000.0, 4)
@@ -41,18 +56,7 @@ class StationEventStore(Protocol):
         self, station_id: str, connector_id: int, status: str, error_code: str | None
     ) -> None: ...
 
-    async def transaction_started(
-        self,
-        station_id: str,
-        *,
-        connector_id: int,
-        id_tag: str,
-        meter_start: int,
-        timestamp: datetime,
-        reservation_id: int | None,
-        transaction_id: str | None,
-        remote_start_id: int | None,
-    ) -> tuple[str, bool]:
+    async def transaction_started(self, start: TransactionStart) -> tuple[str, bool]:
         """(the OCPP transaction id, whether a push was queued)."""
 
     async def transaction_stopped(
@@ -122,18 +126,7 @@ class StationEvents:
         if status in _INOPERATIVE:
             await self.cancel_reservations_at(station_id, connector_id, f"the EVSE became {status}")
 
-    async def transaction_started(
-        self,
-        station_id: str,
-        *,
-        connector_id: int,
-        id_tag: str,
-        meter_start: int,
-        timestamp: datetime,
-        reservation_id: int | None = None,
-        transaction_id: str | None = None,
-        remote_start_id: int | None = None,
-    ) -> str:
+    async def transaction_started(self, start: TransactionStart) -> str:
         """Store the transaction as a Session and push it; returns the OCPP transaction id.
 
         OCPP 1.6 leaves the id to us (`transaction_id` None): the session's integer key is used.
@@ -141,16 +134,7 @@ class StationEvents:
         The Session belongs to the command it answers (by remoteStartId, reservation, or a
         recent START_SESSION for the token), whose eMSP it is pushed to.
         """
-        tx_id, queued = await self._store.transaction_started(
-            station_id,
-            connector_id=connector_id,
-            id_tag=id_tag,
-            meter_start=meter_start,
-            timestamp=timestamp,
-            reservation_id=reservation_id,
-            transaction_id=transaction_id,
-            remote_start_id=remote_start_id,
-        )
+        tx_id, queued = await self._store.transaction_started(start)
         if queued:
             self._notify()
         return tx_id

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, insert, select
 
 from chargegate.domain.clock import utcnow
 from chargegate.service.outbox import outbox_values
-from chargegate.service.ports import PeerWire
+from chargegate.service.ports import PeerWire, SessionView
 
 from .command_sql import insert_outbox, parties
 from .models import Cdr, ChargingSession, Connector, Station, table_of
@@ -27,8 +27,8 @@ _CONNECTORS = select(connectors).where(connectors.c.station_id == bindparam("sta
 _CDR_OF_SESSION = select(cdrs.c.id).where(cdrs.c.session_pk == bindparam("session_pk"))
 _INSERT_CDR = insert(cdrs)
 
-# The wire's session and cdr renderers: (version, session, station, connectors, party) -> body.
-Render = Callable[[str, Any, Any, list[Any], Any], dict[str, Any]]
+# The wire's session and cdr renderers: (version, what to render) -> body.
+Render = Callable[[str, SessionView], dict[str, Any]]
 
 
 def queue_session(x: Executor, wire: PeerWire, session: Any) -> None:
@@ -92,7 +92,9 @@ def _queue(
             party_version=party.ocpi_version,
             method=method,
             url=url,
-            body=render(party.ocpi_version, session, station, station_connectors, party),
+            body=render(
+                party.ocpi_version, SessionView(session, station, station_connectors, party)
+            ),
             correlation_id=session.command_id,
             fifo=True,
         ),

@@ -14,7 +14,7 @@ from chargegate.domain.clock import utcnow
 from chargegate.domain.commands import CommandResultType, CommandType
 from chargegate.service.outbox import outbox_values
 from chargegate.service.ports import PeerWire
-from chargegate.service.station_events import MeterSample, kwh_between
+from chargegate.service.station_events import MeterSample, TransactionStart, kwh_between
 
 from . import peer_push_sql, station_sql
 from .command_sql import insert_outbox
@@ -66,61 +66,48 @@ class SqlStationEventStore:
 
     # ---- transactions ------------------------------------------------------------------------
 
-    async def transaction_started(
-        self,
-        station_id: str,
-        *,
-        connector_id: int,
-        id_tag: str,
-        meter_start: int,
-        timestamp: datetime,
-        reservation_id: int | None,
-        transaction_id: str | None,
-        remote_start_id: int | None,
-    ) -> tuple[str, bool]:
+    async def transaction_started(self, start: TransactionStart) -> tuple[str, bool]:
         """(the OCPP transaction id, whether rows were queued); a repeated StartTransaction
         (same station, connector, tag, time) gets the same id back and queues nothing."""
         now = utcnow()
         async with self._sessions.begin() as s:
             existing = await s.scalar(
                 select(ChargingSession).where(
-                    ChargingSession.station_id == station_id,
-                    ChargingSession.connector_id == connector_id,
-                    ChargingSession.id_tag == id_tag,
-                    ChargingSession.start_date_time == timestamp,
+                    ChargingSession.station_id == start.station_id,
+                    ChargingSession.connector_id == start.connector_id,
+                    ChargingSession.id_tag == start.id_tag,
+                    ChargingSession.start_date_time == start.timestamp,
                 )
             )
             if existing is not None and existing.transaction_id is not None:
                 return existing.transaction_id, False
-            origin = await self._origin(
-                s, station_id, connector_id, id_tag, reservation_id, remote_start_id, now
-            )
-            reserved = await self._reserved_session(s, station_id, reservation_id)
+            origin = await self._origin(s, start, now)
+            reserved = await self._reserved_session(s, start.station_id, start.reservation_id)
             if reserved is not None:
                 # The reservation's Session (RESERVATION) becomes the charging one.
-                reserved.connector_id = connector_id
-                reserved.transaction_id = transaction_id
-                reserved.meter_start = reserved.meter_last = meter_start
+                reserved.connector_id = start.connector_id
+                reserved.transaction_id = start.transaction_id
+                reserved.meter_start = reserved.meter_last = start.meter_start
                 reserved.status = "ACTIVE"
-                reserved.start_date_time = timestamp
+                reserved.start_date_time = start.timestamp
                 reserved.last_updated = now
                 await s.flush()
                 if reserved.transaction_id is None:
                     reserved.transaction_id = str(reserved.pk)
-                await self._consume_reservation(s, station_id, reservation_id)  # type: ignore[arg-type]
+                await self._consume_reservation(s, start.station_id, start.reservation_id)  # type: ignore[arg-type]
                 await self._push_session(s, reserved)
                 return reserved.transaction_id, True
             session = ChargingSession(
                 id=uuid.uuid4().hex[:24],
-                station_id=station_id,
-                connector_id=connector_id,
-                transaction_id=transaction_id,
-                id_tag=id_tag,
-                meter_start=meter_start,
-                meter_last=meter_start,
+                station_id=start.station_id,
+                connector_id=start.connector_id,
+                transaction_id=start.transaction_id,
+                id_tag=start.id_tag,
+                meter_start=start.meter_start,
+                meter_last=start.meter_start,
                 kwh=0.0,
                 status="ACTIVE",
-                start_date_time=timestamp,
+                start_date_time=start.timestamp,
                 last_updated=now,
                 auth_method="AUTH_REQUEST",
             )
@@ -134,8 +121,8 @@ class SqlStationEventStore:
             await s.flush()
             if session.transaction_id is None:
                 session.transaction_id = str(session.pk)
-            if reservation_id is not None:
-                await self._consume_reservation(s, station_id, reservation_id)
+            if start.reservation_id is not None:
+                await self._consume_reservation(s, start.station_id, start.reservation_id)
             await self._push_session(s, session)
             tx_id = session.transaction_id
         return tx_id, True
@@ -299,32 +286,28 @@ class SqlStationEventStore:
         )
 
     async def _origin(
-        self,
-        s: AsyncSession,
-        station_id: str,
-        connector_id: int,
-        id_tag: str,
-        reservation_id: int | None,
-        remote_start_id: int | None,
-        now: datetime,
+        self, s: AsyncSession, start: TransactionStart, now: datetime
     ) -> Command | None:
         """The command this transaction answers: by remoteStartId (2.0.1), the reservation's,
         or a recent START_SESSION for the same token on this station."""
-        if remote_start_id is not None:
+        if start.remote_start_id is not None:
             # The newest: ids repeat over time (domain/ids.py), an old command's must not win.
             by_id = await s.scalar(
                 select(Command)
-                .where(Command.station_id == station_id, Command.remote_start_id == remote_start_id)
+                .where(
+                    Command.station_id == start.station_id,
+                    Command.remote_start_id == start.remote_start_id,
+                )
                 .order_by(Command.created_at.desc())
                 .limit(1)
             )
             if by_id is not None:
                 return by_id
-        if reservation_id is not None:
+        if start.reservation_id is not None:
             reservation = await s.scalar(
                 select(Reservation).where(
-                    Reservation.station_id == station_id,
-                    Reservation.ocpp_reservation_id == reservation_id,
+                    Reservation.station_id == start.station_id,
+                    Reservation.ocpp_reservation_id == start.reservation_id,
                 )
             )
             if reservation is not None and reservation.command_id is not None:
@@ -337,8 +320,8 @@ class SqlStationEventStore:
             select(Command)
             .where(
                 Command.type == CommandType.START_SESSION.value,
-                Command.station_id == station_id,
-                Command.token_uid == id_tag,
+                Command.station_id == start.station_id,
+                Command.token_uid == start.id_tag,
                 Command.created_at >= since,
                 (Command.result.is_(None)) | (Command.result.in_(_LINKABLE_RESULTS)),
                 Command.id.not_in(already_linked),
@@ -346,7 +329,7 @@ class SqlStationEventStore:
             .order_by(Command.created_at.desc())
         )
         for command in candidates:
-            if command.connector_id in (None, connector_id):
+            if command.connector_id in (None, start.connector_id):
                 return command
         return None
 
