@@ -26,7 +26,7 @@ from chargegate.service.ports import (
     SessionView,
     Target,
 )
-from chargegate.service.remote_requests import RemoteRequestRow
+from chargegate.service.remote_requests import RemoteRequestRow, RequestOutcome
 from chargegate.store.models import (
     ChargingSession,
     Connector,
@@ -412,21 +412,14 @@ class FakeRemoteRequestStore:
         self.records[record.id] = record
         return record
 
-    async def finish(
-        self,
-        record_id: str,
-        status: str,
-        response: dict[str, Any] | None,
-        message: str | None,
-        message_ids: list[str],
-        finished_at: datetime | None,
-    ) -> RemoteRequest:
+    async def finish(self, record_id: str, outcome: RequestOutcome) -> RemoteRequest:
         record = self.records[record_id]
-        record.status, record.response, record.message = status, response, message
-        record.ocpp_message_ids = [*record.ocpp_message_ids, *message_ids]
-        if finished_at is not None:
-            record.finished_at = finished_at
-        self.finished.put_nowait((record_id, status))
+        record.status, record.response = outcome.status, outcome.response
+        record.message = outcome.message
+        record.ocpp_message_ids = [*record.ocpp_message_ids, *outcome.message_ids]
+        if outcome.finished_at is not None:
+            record.finished_at = outcome.finished_at
+        self.finished.put_nowait((record_id, outcome.status))
         return record
 
     async def get(self, record_id: str) -> RemoteRequest | None:

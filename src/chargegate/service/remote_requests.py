@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -110,6 +111,19 @@ class RemoteRequestRow(Protocol):
     def finished_at(self) -> datetime | None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class RequestOutcome:
+    """What a remote request's record is set to when the station's answer (or its absence) is
+    in: `finished_at` None keeps it open (a remote start attempt then waits for its
+    transaction)."""
+
+    status: str
+    response: dict[str, Any] | None
+    message: str | None
+    message_ids: list[str]  # OCPP message ids it caused, appended to the record's
+    finished_at: datetime | None
+
+
 class StationRow(Protocol):
     """A station a remote request names."""
 
@@ -192,16 +206,8 @@ class RemoteRequestStore(Protocol):
 
     async def add(self, values: dict[str, Any]) -> RemoteRequestRow: ...
 
-    async def finish(
-        self,
-        record_id: str,
-        status: str,
-        response: dict[str, Any] | None,
-        message: str | None,
-        message_ids: list[str],
-        finished_at: datetime | None,
-    ) -> RemoteRequestRow:
-        """Sets the outcome and appends the OCPP message ids."""
+    async def finish(self, record_id: str, outcome: RequestOutcome) -> RemoteRequestRow:
+        """Sets the outcome and appends its OCPP message ids."""
 
     async def get(self, record_id: str) -> RemoteRequestRow | None: ...
 
@@ -306,9 +312,9 @@ class RemoteCalls:
         message_ids: list[str],
         finished: bool = True,
     ) -> RemoteRequestRow:
-        return await self.store.finish(
-            record_id, status, response, message, message_ids, utcnow() if finished else None
-        )
+        finished_at = utcnow() if finished else None
+        outcome = RequestOutcome(status, response, message, message_ids, finished_at)
+        return await self.store.finish(record_id, outcome)
 
     async def record_with_slot(
         self,

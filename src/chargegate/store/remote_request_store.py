@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chargegate.domain.clock import utcnow
-from chargegate.service.remote_requests import SUCCEEDED, WAITING, RemoteRequestRow
+from chargegate.service.remote_requests import SUCCEEDED, WAITING, RemoteRequestRow, RequestOutcome
 
 from .models import ChargingSession, Connector, RemoteRequest, Station, StationConfiguration
 
@@ -54,24 +54,16 @@ class SqlRemoteRequestStore:
             s.add(record)
         return record
 
-    async def finish(
-        self,
-        record_id: str,
-        status: str,
-        response: dict[str, Any] | None,
-        message: str | None,
-        message_ids: list[str],
-        finished_at: datetime | None,
-    ) -> RemoteRequest:
+    async def finish(self, record_id: str, outcome: RequestOutcome) -> RemoteRequest:
         async with self._sessions.begin() as s:
             record = await s.get(RemoteRequest, record_id)
             assert record is not None
-            record.status = status
-            record.response = response
-            record.message = message
-            record.ocpp_message_ids = [*record.ocpp_message_ids, *message_ids]
-            if finished_at is not None:
-                record.finished_at = finished_at
+            record.status = outcome.status
+            record.response = outcome.response
+            record.message = outcome.message
+            record.ocpp_message_ids = [*record.ocpp_message_ids, *outcome.message_ids]
+            if outcome.finished_at is not None:
+                record.finished_at = outcome.finished_at
         return record
 
     async def get(self, record_id: str) -> RemoteRequest | None:
