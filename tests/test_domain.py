@@ -147,6 +147,9 @@ def test_token_header_forms() -> None:
     assert "example-token" in candidates_from_header("Token ZXhhbXBsZS10b2tlbgo=")
     assert candidates_from_header("Token plain-token") == ["plain-token"]
     assert candidates_from_header("Bearer x") == []
+    # Not ASCII (a header read as Latin-1), or Base64 of bytes that are not UTF-8: only as sent.
+    assert candidates_from_header("Token é€") == ["é€"]
+    assert candidates_from_header("Token //79") == ["//79"]
 
 
 @given(st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1))

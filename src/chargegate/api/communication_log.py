@@ -14,6 +14,7 @@ from chargegate.domain.clock import ocpi_datetime
 from chargegate.gateway import gateway_of
 from chargegate.store import comm_log_queries
 from chargegate.store.comm_log_queries import FrameFilter
+from chargegate.store.listing import MAX_OFFSET
 from chargegate.store.models import OcppMessage
 
 from .auth import ReadScope
@@ -80,7 +81,7 @@ async def list_frames(
     message_id: str | None = Query(None, description="one or more, comma-separated"),
     time_from: datetime | None = Query(None, alias="from"),
     time_to: datetime | None = Query(None, alias="to"),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     limit: int = Query(50, ge=1, le=500),
 ) -> dict[str, Any]:
     query = _filtered(station, action, direction, message_id, time_from, time_to)
@@ -101,7 +102,7 @@ async def list_page(
     action: str | None = None,
     direction: str | None = Query(None, pattern="^(IN|OUT|in|out)$"),
     message_id: str | None = None,
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     limit: int = Query(100, ge=1, le=500),
 ) -> HTMLResponse:
     query = _filtered(station, action, direction, message_id, None, None)

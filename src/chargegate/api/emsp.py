@@ -25,6 +25,7 @@ from chargegate.ocpi.fields import DateTime
 from chargegate.service.emsp.commands import Requester
 from chargegate.service.emsp.peers import peer_name
 from chargegate.service.operator_keys import OperatorKeyRow
+from chargegate.store.listing import MAX_OFFSET
 
 from .auth import AnyKey
 
@@ -320,7 +321,7 @@ async def list_commands(
     peer: str | None = None,
     state: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[dict[str, Any]]:
     views: list[dict[str, Any]] = await gateway_of(request).emsp.commands.list(
         requester(key), peer=peer, state=state, limit=limit, offset=offset

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 
 from chargegate.domain.clock import ocpi_datetime
 from chargegate.gateway import gateway_of
 from chargegate.store import station_queries
+from chargegate.store.listing import MAX_OFFSET
 from chargegate.store.models import Connector, Station
 
 from .auth import OperatorScope, ReadScope
@@ -50,7 +51,10 @@ async def _load(request: Request, station_id: str) -> dict[str, Any]:
 
 @router.get("", summary="All stations with their connectors")
 async def list_stations(
-    request: Request, key: ReadScope, offset: int = 0, limit: int = 100
+    request: Request,
+    key: ReadScope,
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+    limit: int = Query(100, ge=1, description="at most 500 are returned"),
 ) -> list[dict[str, Any]]:
     stations = await station_queries.stations_page(
         gateway_of(request).sessions, offset, min(limit, 500)

@@ -8,6 +8,7 @@ from datetime import datetime
 from starlette.requests import Request
 
 from chargegate.domain.clock import parse_datetime
+from chargegate.store.listing import MAX_OFFSET
 
 from . import status
 from .envelope import OcpiError
@@ -23,7 +24,7 @@ class Page:
     date_to: datetime | None
 
 
-def _int(request: Request, name: str, default: int) -> int:
+def _int(request: Request, name: str, default: int, maximum: int | None = None) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
@@ -33,6 +34,8 @@ def _int(request: Request, name: str, default: int) -> int:
         raise OcpiError(status.INVALID_PARAMETERS, f"{name} must be an integer") from exc
     if value < 0:
         raise OcpiError(status.INVALID_PARAMETERS, f"{name} must not be negative")
+    if maximum is not None and value > maximum:
+        raise OcpiError(status.INVALID_PARAMETERS, f"{name} must be at most {maximum}")
     return value
 
 
@@ -49,7 +52,10 @@ def _date(request: Request, name: str) -> datetime | None:
 def page_of(request: Request) -> Page:
     limit = min(_int(request, "limit", MAX_LIMIT), MAX_LIMIT)
     return Page(
-        _int(request, "offset", 0), limit, _date(request, "date_from"), _date(request, "date_to")
+        _int(request, "offset", 0, MAX_OFFSET),
+        limit,
+        _date(request, "date_from"),
+        _date(request, "date_to"),
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 
 
 def authorization_header(version: str, token: str) -> str:
@@ -26,7 +25,7 @@ def candidates_from_header(value: str | None) -> list[str]:
     found = [raw]
     try:
         decoded = base64.b64decode(raw, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not Base64 (binascii.Error), not ASCII, or not UTF-8 inside
         return found
     decoded = decoded.rstrip("\n")  # the spec's own examples encode a trailing newline
     if decoded and decoded.isprintable() and decoded != raw:

@@ -14,6 +14,9 @@ from sqlalchemy.sql.elements import ColumnElement
 
 T = TypeVar("T")
 
+# The largest OFFSET both engines bind (a signed 64-bit integer); past it, a query fails.
+MAX_OFFSET = 2**63 - 1
+
 
 @dataclass(frozen=True, slots=True)
 class Listing(Generic[T]):
