@@ -23,27 +23,15 @@ from .support.commands import reserve_now, start_session, unlock
 from .support.emsp import FakeEmsp
 from .support.ocpi_client import OcpiClient
 from .support.operator import OperatorClient
+from .support.stations import station_factory
 
 Station201Factory = Callable[..., Awaitable[SimulatedStation201]]
 
 
 @pytest.fixture
 async def stations201(gateway: Gateway) -> AsyncIterator[Station201Factory]:
-    started: list[SimulatedStation201] = []
-
-    async def connect(
-        station_id: str = "CS-1", evses: int = 2, **kwargs: Any
-    ) -> SimulatedStation201:
-        station = SimulatedStation201(station_id, gateway.ws_url, evses=evses, **kwargs)
-        await station.connect_and_boot()
-        started.append(station)
-        return station
-
-    try:
+    async with station_factory(gateway.ws_url, SimulatedStation201, "CS-1") as connect:
         yield connect
-    finally:
-        for station in started:
-            await station.close()
 
 
 @pytest.fixture(params=["2.1.1", "2.2.1"])
