@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -55,8 +56,8 @@ class Party(Base):
     # sha256 of the tokens we issued; the tokens themselves are never stored.
     token_a_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     token_c_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
-    # The peer's token B, which we present when we call the peer.
-    token_b: Mapped[str | None] = mapped_column(String(64))
+    # The peer's token B, which we present when we call the peer (encrypted when a key is set).
+    token_b: Mapped[str | None] = mapped_column(String(255))
     versions_url: Mapped[str | None] = mapped_column(String(255))
     ocpi_version: Mapped[str | None] = mapped_column(String(8))
     endpoints: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -83,6 +84,15 @@ class Station(Base):
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]
     last_boot: Mapped[datetime | None]
+    # Admission (docs/security.md#station-admission): an operator registered it, may disable
+    # it, and may give it an HTTP Basic password (a salted hash, never the password).
+    registered: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    # Only a published station is an OCPI Location; `site` is its Location data (address,
+    # coordinates, time zone…) as the operator set it (docs/security.md#publishing).
+    published: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    site: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Connector(Base):
@@ -101,6 +111,9 @@ class Connector(Base):
     error_code: Mapped[str | None] = mapped_column(String(50))
     locked: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime]
+    # What the operator said about the plug (standard, format, power type, voltage, amperage,
+    # power, physical reference) for its OCPI Connector; None until said.
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 # What the pending-commands index holds. The sweeper's query names it with the same literal:
@@ -332,8 +345,8 @@ class EmspPeer(Base):
     profile: Mapped[str | None] = mapped_column(String(20))
     # sha256 of token B, which we issued and the peer presents; never the token itself.
     token_b_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
-    # The peer's token C, which we present when we call it.
-    token_c: Mapped[str | None] = mapped_column(String(64))
+    # The peer's token C, which we present when we call it (encrypted when a key is set).
+    token_c: Mapped[str | None] = mapped_column(String(255))
     # 2.2.1 peers that refuse Base64 tokens (spec NOTE: many do); found during the handshake.
     plain_token: Mapped[bool] = mapped_column(Boolean, default=False)
     versions_url: Mapped[str] = mapped_column(String(255))
@@ -445,7 +458,7 @@ class EmspWebhook(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     api_key_id: Mapped[int] = mapped_column(ForeignKey("operator_keys.id"), unique=True)
     url: Mapped[str] = mapped_column(String(512))
-    secret: Mapped[str] = mapped_column(String(64))
+    secret: Mapped[str] = mapped_column(String(255))
     cursor: Mapped[int] = mapped_column(BigInteger, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]

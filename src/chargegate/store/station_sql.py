@@ -51,6 +51,11 @@ def _station_values(station_id: str, ocpp_version: str, now: datetime) -> dict[s
         "first_seen": now,
         "last_seen": now,
         "locked": False,
+        # A station first seen here was not registered or published by an operator (open
+        # admission serves it all the same; docs/security.md#station-admission).
+        "registered": False,
+        "disabled": False,
+        "published": False,
     }
 
 
