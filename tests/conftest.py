@@ -113,6 +113,8 @@ def gateway_settings(database_url: str, public_url: str, **overrides: Any) -> Se
         "heartbeat_interval": 300,
         "operator_timeout": 1.0,
         "sweep_interval": 0.1,
+        # Tests connect stations by any id; tests/security/ prove the registered default.
+        "ocpp_admission": "open",
     }
     values.update(overrides)
     return Settings(**values)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import uuid
 from functools import cached_property
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -73,6 +74,11 @@ class Settings(BaseSettings):
     # A Session without an authorization reference is linked to a START_SESSION for the same
     # token and location sent at most this many seconds before.
     emsp_match_window: float = 900.0
+
+    # Which stations are served (docs/security.md#station-admission): "registered" only those
+    # an operator added (and, with a password, only after HTTP Basic auth); "open" is the
+    # development mode: any station id is served and published, with a warning at every start.
+    ocpp_admission: Literal["open", "registered"] = "registered"
 
     heartbeat_interval: int = 300
     ws_per_message_deflate: bool = False
