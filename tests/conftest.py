@@ -113,6 +113,8 @@ def gateway_settings(database_url: str, public_url: str, **overrides: Any) -> Se
         "heartbeat_interval": 300,
         "operator_timeout": 1.0,
         "sweep_interval": 0.1,
+        # Test peers, stubs and sinks listen on loopback (tests/security/test_ssrf.py narrows it).
+        "outbound_allow": "127.0.0.0/8,localhost,::1",
     }
     values.update(overrides)
     return Settings(**values)

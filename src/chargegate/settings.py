@@ -6,8 +6,10 @@ import socket
 import uuid
 from functools import cached_property
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from chargegate.domain.outbound_policy import OutboundPolicy
 
 
 class Settings(BaseSettings):
@@ -74,8 +76,25 @@ class Settings(BaseSettings):
     # token and location sent at most this many seconds before.
     emsp_match_window: float = 900.0
 
+    # Outbound calls (response_url, handshakes, pushes, webhooks) to loopback, private,
+    # link-local (cloud metadata) or reserved addresses are refused unless listed here:
+    # comma-separated host names and CIDRs, e.g. "127.0.0.0/8,localhost" for local peers.
+    # A host name listed also lets any peer's response_url use it, on any port
+    # (docs/security.md#outbound-calls-ssrf). Default: none.
+    outbound_allow: str = ""
+
     heartbeat_interval: int = 300
     ws_per_message_deflate: bool = False
+
+    @field_validator("outbound_allow")
+    @classmethod
+    def _parse_outbound_allow(cls, value: str) -> str:
+        OutboundPolicy.parse(value)  # a typo fails at start, not at the first refused call
+        return value
+
+    @cached_property
+    def outbound_policy(self) -> OutboundPolicy:
+        return OutboundPolicy.parse(self.outbound_allow)
 
     @cached_property
     def station_deadline(self) -> float:
