@@ -278,7 +278,9 @@ async def test_https_with_certificate_verification(tmp_path: Path) -> None:
     await peer.start(tls=server_tls)
     url = f"https://localhost:{peer.port}/ocpi/r"
     trusting = PeerClient(LOOPBACK, ssl_context=ssl.create_default_context(cafile=str(cert)))
-    default = PeerClient(LOOPBACK)  # the system's CAs: our self-signed certificate is not among them
+    default = PeerClient(
+        LOOPBACK
+    )  # the system's CAs: our self-signed certificate is not among them
     try:
         for _ in range(2):
             answer = await trusting.send("POST", url, {"result": "ACCEPTED"}, {}, 5.0)
