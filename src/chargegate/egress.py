@@ -90,9 +90,13 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         socket_options: typing.Iterable[typing.Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         try:
-            addresses = await self._egress.addresses(host, port)
+            # The lookup counts against the connect timeout, as it would inside httpcore.
+            async with asyncio.timeout(timeout):
+                addresses = await self._egress.addresses(host, port)
         except OutboundRefused as exc:
             raise RefusedConnect(str(exc)) from exc
+        except TimeoutError as exc:
+            raise httpcore.ConnectTimeout(f"no address for {host} within {timeout}s") from exc
         failure: Exception | None = None
         for address in addresses:  # the checked ones, in order; never a fresh lookup
             try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -38,6 +39,7 @@ def normal_host(host: str) -> str:
     return host.strip().strip("[]").rstrip(".").lower()
 
 
+@lru_cache(maxsize=4096)  # the command path asks for the same few hosts again and again
 def as_address(host: str) -> IPAddress | None:
     """The address a host literally is (`10.0.0.1`, `[::1]`), or None for a name."""
     try:
@@ -166,6 +168,20 @@ def origin_of(url: str) -> Origin:
     return Origin(scheme, normal_host(parts.hostname), port)
 
 
+@lru_cache(maxsize=4096)
+def registered_origins(registered: tuple[str, ...]) -> frozenset[tuple[str, int]]:
+    """Host and port of each usable URL; kept, as a peer's URLs change only at registration
+    and every command asks (the command path is measured: docs/performance.md)."""
+    found: set[tuple[str, int]] = set()
+    for known in registered:
+        try:
+            origin = origin_of(known)
+        except OutboundRefused:
+            continue
+        found.add((origin.host, origin.port))
+    return frozenset(found)
+
+
 def check_peer_origin(
     policy: OutboundPolicy, url: str, registered: Sequence[str], what: str = "response_url"
 ) -> None:
@@ -179,13 +195,7 @@ def check_peer_origin(
         raise policy.refusal(origin.host, literal)
     if policy.permits_any_origin(origin.host):
         return
-    mine = set()
-    for known in registered:
-        try:
-            found = origin_of(known)
-        except OutboundRefused:
-            continue
-        mine.add((found.host, found.port))
+    mine = registered_origins(tuple(registered))
     if (origin.host, origin.port) not in mine:
         hosts = ", ".join(sorted(f"{h}:{p}" for h, p in mine)) or "none"
         raise OutboundRefused(
