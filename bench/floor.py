@@ -32,6 +32,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bench.common import ok_envelope
 from chargegate.delivery.client import PeerClient, SendError
+from chargegate.domain.outbound_policy import OutboundPolicy
+from chargegate.egress import Egress
 
 log = logging.getLogger("bench.floor")
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
@@ -78,7 +80,8 @@ def create_app(heartbeat_interval: int = 300) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # The gateway's own delivery client, with its defaults.
-        clients.append(PeerClient())
+        # As the gateway's own: the bench's eMSP is on loopback, allowed as gateway_env allows it.
+        clients.append(PeerClient(Egress(OutboundPolicy.parse("127.0.0.0/8,localhost,::1"))))
         try:
             yield
         finally:

@@ -115,6 +115,8 @@ def gateway_settings(database_url: str, public_url: str, **overrides: Any) -> Se
         "sweep_interval": 0.1,
         # Tests connect stations by any id; tests/security/ prove the registered default.
         "ocpp_admission": "open",
+        # Test peers, stubs and sinks listen on loopback (tests/security/test_ssrf.py narrows it).
+        "outbound_allow": "127.0.0.0/8,localhost,::1",
     }
     values.update(overrides)
     return Settings(**values)

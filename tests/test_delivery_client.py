@@ -15,6 +15,11 @@ from pathlib import Path
 import pytest
 
 from chargegate.delivery.client import PeerClient, SendError
+from chargegate.domain.outbound_policy import OutboundPolicy
+from chargegate.egress import Egress
+
+# The peers here listen on loopback, which the outbound policy refuses unless allowed.
+LOOPBACK = Egress(OutboundPolicy.parse("127.0.0.0/8,localhost,::1"))
 
 
 class Peer:
@@ -92,7 +97,7 @@ def no_proxy_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 async def client() -> AsyncIterator[PeerClient]:
-    c = PeerClient()
+    c = PeerClient(LOOPBACK)
     yield c
     await c.aclose()
 
@@ -148,7 +153,7 @@ async def test_an_unusable_url_names_the_problem(client: PeerClient, url: str) -
 
 
 async def test_concurrent_sends_open_connections_and_later_ones_reuse_them(peer: Peer) -> None:
-    client = PeerClient(max_connections=4)
+    client = PeerClient(LOOPBACK, max_connections=4)
     url = f"http://127.0.0.1:{peer.port}/r"
     try:
         for _ in range(3):
@@ -175,7 +180,7 @@ async def test_a_connection_the_peer_closed_while_idle_is_replaced(
 
 async def test_waiting_for_a_free_connection_counts_against_the_timeout(peer: Peer) -> None:
     peer.reply = None
-    client = PeerClient(max_connections=1)
+    client = PeerClient(LOOPBACK, max_connections=1)
     url = f"http://127.0.0.1:{peer.port}/r"
     try:
         hanging = asyncio.create_task(client.send("POST", url, {}, {}, 5.0))
@@ -224,7 +229,7 @@ async def test_an_answer_cut_short_or_not_http_is_a_failure(
 
 async def test_a_connection_the_peer_wants_closed_is_not_reused(peer: Peer) -> None:
     peer.raw = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}"
-    client = PeerClient()
+    client = PeerClient(LOOPBACK)
     try:
         for _ in range(2):
             assert (
@@ -272,8 +277,10 @@ async def test_https_with_certificate_verification(tmp_path: Path) -> None:
     peer = Peer()
     await peer.start(tls=server_tls)
     url = f"https://localhost:{peer.port}/ocpi/r"
-    trusting = PeerClient(ssl_context=ssl.create_default_context(cafile=str(cert)))
-    default = PeerClient()  # the system's CAs: our self-signed certificate is not among them
+    trusting = PeerClient(LOOPBACK, ssl_context=ssl.create_default_context(cafile=str(cert)))
+    default = PeerClient(
+        LOOPBACK
+    )  # the system's CAs: our self-signed certificate is not among them
     try:
         for _ in range(2):
             answer = await trusting.send("POST", url, {"result": "ACCEPTED"}, {}, 5.0)
@@ -293,7 +300,7 @@ async def test_behind_an_egress_proxy_requests_go_through_it(
 ) -> None:
     # The peer plays the proxy: an absolute-form request line says the request came through one.
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{peer.port}")
-    client = PeerClient()
+    client = PeerClient(LOOPBACK)
     try:
         answer = await client.send(
             "POST", "http://emsp.example.com/r/1", {"result": "ACCEPTED"}, {"X-A": "1"}, 5.0
@@ -312,7 +319,7 @@ async def test_no_proxy_and_other_schemes_go_direct(
 ) -> None:
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{_closed_port()}")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    client = PeerClient()
+    client = PeerClient(LOOPBACK)
     try:
         answer = await client.send("POST", f"http://127.0.0.1:{peer.port}/r", {}, {}, 5.0)
         assert answer.status == 200
@@ -325,7 +332,7 @@ async def test_no_proxy_and_other_schemes_go_direct(
     monkeypatch.delenv("NO_PROXY")
     monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{_closed_port()}")
     monkeypatch.delenv("HTTP_PROXY")
-    direct = PeerClient()  # a proxy for https only: http goes direct, through our own pool
+    direct = PeerClient(LOOPBACK)  # a proxy for https only: http goes direct, through our own pool
     try:
         assert (
             await direct.send("POST", f"http://127.0.0.1:{peer.port}/r", {}, {}, 5.0)
@@ -338,7 +345,7 @@ async def test_a_header_with_a_line_break_is_refused_on_the_proxy_path_too(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{_closed_port()}")
-    client = PeerClient()
+    client = PeerClient(LOOPBACK)
     try:
         with pytest.raises(SendError, match="LocalProtocolError"):
             await client.send("POST", "http://emsp.example.com/r", {}, {"X-A": "1\r\nX-B: 2"}, 5.0)

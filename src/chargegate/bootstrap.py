@@ -25,6 +25,7 @@ from chargegate.cluster.redis_router import RedisStationRouter
 from chargegate.delivery.client import PeerClient
 from chargegate.delivery.webhooks import WebhookWorker
 from chargegate.delivery.worker import DeliveryWorker
+from chargegate.egress import Egress, http_client
 from chargegate.gateway import EmspServices, Gateway
 from chargegate.ocpi.emsp.registration import OcpiHandshake
 from chargegate.ocpi.emsp.sender import CommandSender
@@ -66,13 +67,12 @@ def build(settings: Settings, *, migrate: bool = True) -> Gateway:
     )
     sessions = db.make_sessionmaker(engine)
     units = Units(engine)
-    http = httpx.AsyncClient(
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100)
-    )
+    egress = Egress(settings.outbound_policy)
+    http = http_client(egress, httpx.Limits(max_connections=200, max_keepalive_connections=100))
     redis, router, cap = _cluster(settings)
     wire = OcpiWire(settings)
     comm_log = CommunicationLog(units, retention_days=settings.comm_log_retention_days)
-    peer_client = PeerClient()
+    peer_client = PeerClient(egress)
     delivery = DeliveryWorker(settings, sessions, peer_client, units)
     parties = PartyService(SqlPartyStore(sessions))
     commands = CommandService(
@@ -120,6 +120,7 @@ def build(settings: Settings, *, migrate: bool = True) -> Gateway:
         engine=engine,
         sessions=sessions,
         http=http,
+        egress=egress,
         redis=redis,
         router=router,
         comm_log=comm_log,
@@ -247,7 +248,8 @@ async def admin_tools(settings: Settings) -> AsyncIterator[AdminTools]:
     engine = db.make_engine(settings.database_url)
     sessions = db.make_sessionmaker(engine)
     try:
-        async with httpx.AsyncClient() as http:
+        limits = httpx.Limits(max_connections=10)
+        async with http_client(Egress(settings.outbound_policy), limits) as http:
             yield AdminTools(
                 parties=PartyService(SqlPartyStore(sessions)),
                 operator_keys=OperatorKeys(SqlOperatorKeyStore(sessions)),

@@ -15,6 +15,7 @@ from starlette.requests import HTTPConnection
 from chargegate.cluster.health import redis_readiness
 from chargegate.cluster.local import LocalStationRouter
 from chargegate.cluster.redis_router import RedisStationRouter
+from chargegate.egress import Egress
 from chargegate.service.commands import CommandService
 from chargegate.service.emsp.commands import EmspCommands
 from chargegate.service.emsp.events import EmspEvents
@@ -49,6 +50,7 @@ class Gateway:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     http: httpx.AsyncClient  # for calls a person waits on (credentials handshakes)
+    egress: Egress  # where outgoing calls may go (checks ahead of a call)
     redis: Redis | None
     router: LocalStationRouter | RedisStationRouter
     comm_log: CommunicationLog

@@ -7,8 +7,10 @@ import uuid
 from functools import cached_property
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from chargegate.domain.outbound_policy import OutboundPolicy
 
 
 class Settings(BaseSettings):
@@ -79,9 +81,25 @@ class Settings(BaseSettings):
     # an operator added (and, with a password, only after HTTP Basic auth); "open" is the
     # development mode: any station id is served and published, with a warning at every start.
     ocpp_admission: Literal["open", "registered"] = "registered"
+    # Outbound calls (response_url, handshakes, pushes, webhooks) to loopback, private,
+    # link-local (cloud metadata) or reserved addresses are refused unless listed here:
+    # comma-separated host names and CIDRs, e.g. "127.0.0.0/8,localhost" for local peers.
+    # A host name listed also lets any peer's response_url use it, on any port
+    # (docs/security.md#outbound-calls-ssrf). Default: none.
+    outbound_allow: str = ""
 
     heartbeat_interval: int = 300
     ws_per_message_deflate: bool = False
+
+    @field_validator("outbound_allow")
+    @classmethod
+    def _parse_outbound_allow(cls, value: str) -> str:
+        OutboundPolicy.parse(value)  # a typo fails at start, not at the first refused call
+        return value
+
+    @cached_property
+    def outbound_policy(self) -> OutboundPolicy:
+        return OutboundPolicy.parse(self.outbound_allow)
 
     @cached_property
     def station_deadline(self) -> float:

@@ -15,6 +15,7 @@ def cli_env(emsp: Gateway, **extra: str) -> dict[str, str]:
         **os.environ,
         "CHARGEGATE_DATABASE_URL": emsp.settings.database_url,
         "CHARGEGATE_PUBLIC_URL": emsp.base_url,
+        "CHARGEGATE_OUTBOUND_ALLOW": emsp.settings.outbound_allow,  # peers on loopback
         "CHARGEGATE_EMSP_COUNTRY_CODE": "NL",
         "CHARGEGATE_EMSP_PARTY_ID": "EMS",
         "CHARGEGATE_EMSP_BUSINESS_NAME": "Test eMSP",

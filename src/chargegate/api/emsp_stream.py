@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from chargegate.domain import emsp_commands as ec
+from chargegate.domain.outbound_policy import OutboundRefused
 from chargegate.gateway import gateway_of
 from chargegate.service.emsp.events import EmspEvents, Signal, event_payload
 
@@ -129,7 +130,13 @@ class WebhookIn(BaseModel):
     ),
 )
 async def put_webhook(body: WebhookIn, request: Request, key: AnyKey) -> dict[str, Any]:
-    result: dict[str, Any] = await gateway_of(request).emsp.subscriptions.put(key, body.url)
+    gateway = gateway_of(request)
+    try:
+        # Checked now for a clear answer, and again on every POST (the name may move).
+        await gateway.egress.check_url(body.url)
+    except OutboundRefused as exc:
+        raise ec.EmspRequestError("invalid", f"url: {exc}") from exc
+    result: dict[str, Any] = await gateway.emsp.subscriptions.put(key, body.url)
     return result
 
 

@@ -27,6 +27,8 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from chargegate import json_text
+from chargegate.domain.outbound_policy import OutboundPolicy, OutboundRefused
+from chargegate.egress import Egress
 
 from .http1 import ExchangeError, Http1Connection
 
@@ -62,6 +64,7 @@ _SAFE_IN_TARGET = "/?#[]@!$&'()*+,;=-._~%:"
 class PeerClient:
     def __init__(
         self,
+        egress: Egress | None = None,
         max_connections: int = 200,
         max_keepalive: int = 100,
         keepalive_expiry: float = 30.0,
@@ -69,7 +72,9 @@ class PeerClient:
     ) -> None:
         """At most `max_connections` requests at once (others wait, within their timeout); up
         to `max_keepalive` idle connections kept, each for `keepalive_expiry` seconds. Proxies
-        are read from the environment once, here."""
+        are read from the environment once, here. Every connection goes to an address
+        `egress` checked (default: no allow-list, public addresses only)."""
+        self._egress = egress or Egress(OutboundPolicy())
         self._slots = asyncio.Semaphore(max_connections)
         self._max_connections = max_connections
         found = urllib.request.getproxies_environment()
@@ -99,6 +104,11 @@ class PeerClient:
         # Built first whichever way it goes: it refuses headers that would smuggle a line.
         request = _request_head(method, target, headers, len(content)) + content
         if target.origin[0] in self._proxied_schemes:
+            # The proxy resolves the name; the URL is checked before it gets it.
+            try:
+                await self._egress.check_url(url, via_proxy=True)
+            except OutboundRefused as exc:
+                raise SendError(f"ConnectError: {exc}") from exc
             return await self._send_via_proxy(method, url, content, headers, timeout, target)
         try:
             async with asyncio.timeout(timeout):
@@ -161,12 +171,21 @@ class PeerClient:
         tls = self._ssl_context if scheme == "https" else None
         loop = asyncio.get_running_loop()
         try:
-            _, connection = await loop.create_connection(
-                Http1Connection, host, port, ssl=tls, server_hostname=host if tls else None
-            )
-        except (OSError, ssl.SSLError) as exc:
-            raise SendError(f"ConnectError: {exc or type(exc).__name__}") from exc
-        return connection
+            addresses = await self._egress.addresses(host, port)
+        except OutboundRefused as exc:
+            raise SendError(f"ConnectError: {exc}") from exc
+        failure: BaseException | None = None
+        # Resolved and checked once: connect to those addresses, never to a fresh lookup of
+        # the name (no DNS rebinding window); TLS still verifies the certificate for the name.
+        for address in addresses:
+            try:
+                _, connection = await loop.create_connection(
+                    Http1Connection, address, port, ssl=tls, server_hostname=host if tls else None
+                )
+                return connection
+            except (OSError, ssl.SSLError) as exc:
+                failure = exc
+        raise SendError(f"ConnectError: {failure or 'no address'}") from failure
 
     async def _take_idle(self, origin: tuple[str, str, int]) -> Http1Connection | None:
         idle = self._idle.get(origin)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from chargegate.domain.commands import Peer
+from chargegate.domain.outbound_policy import OutboundPolicy, OutboundRefused, check_peer_origin
 from chargegate.gateway import gateway_of
 from chargegate.service.parties import Caller
 
@@ -61,6 +62,26 @@ def _example_bodies() -> dict[str, Any]:
     }
 
 
+def registered_urls(caller: Caller) -> list[str]:
+    """The URLs the peer gave at registration: its versions URL and its endpoints."""
+    party = caller.party
+    found = [party.versions_url] if party.versions_url else []
+    return found + [url for url in (party.endpoints or {}).values() if isinstance(url, str)]
+
+
+def check_response_url(
+    policy: OutboundPolicy, caller: Caller, response_url: str, headers: dict[str, str]
+) -> None:
+    """Refuse at once, before anything is stored, a response_url we would not POST to
+    (docs/security.md#outbound-calls-ssrf): 2001 naming the host and how to allow it."""
+    try:
+        check_peer_origin(policy, response_url, registered_urls(caller))
+    except OutboundRefused as exc:
+        raise OcpiError(
+            status.INVALID_PARAMETERS, f"response_url refused: {exc}", 400, headers=headers
+        ) from exc
+
+
 def peer_of(caller: Caller, version: str) -> Peer:
     party = caller.party
     return Peer(
@@ -105,6 +126,7 @@ async def command_answer(request: Request, version: str, command: str) -> Respon
         )
     parsed = await read_model(request, model, headers)
     gateway = gateway_of(request)
+    check_response_url(gateway.settings.outbound_policy, caller, parsed.response_url, headers)
     reply = await gateway.commands.submit(
         peer_of(caller, version),
         parsed.to_domain(),

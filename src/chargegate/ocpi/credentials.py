@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,11 +15,20 @@ from chargegate.settings import Settings
 
 from . import status
 from .auth import AnyCaller
-from .client import PeerApiError, discover
-from .envelope import NotRegistered, OcpiError, ocpi_response, read_model
+from .client import discover
+from .envelope import NotRegistered, OcpiError, Unauthorized, ocpi_response, read_model
 from .versions import VERSIONS, base
 
 router = APIRouter(prefix="/ocpi", tags=["OCPI credentials"])
+
+log = logging.getLogger(__name__)
+
+# The one answer to a handshake whose versions URL or endpoints we cannot use, whatever failed.
+UNUSABLE_API = (
+    "Unable to use the client's API: its versions URL, version details or endpoints could not "
+    "be reached, were not allowed or did not answer as OCPI requires. The CPO's operator can "
+    "see why in the gateway's log."
+)
 
 _TOKEN_CHARS = r"^[\x21-\x7e]+$"  # printable ASCII, no whitespace (2.2.1 credentials)
 
@@ -102,10 +112,27 @@ async def _handshake(request: Request, version: str, caller: Caller) -> Response
             f"{party.country_code}/{party.party_id}",
         )
     gateway = gateway_of(request)
+    if caller.with_token_a and not await gateway.parties.claim_token_a(party.id, caller.token):
+        # Another handshake with this token A got it first (or finished already).
+        raise Unauthorized("unknown token")
     try:
         found = await discover(gateway.http, creds.url, version, creds.token)
-    except PeerApiError as exc:
-        raise OcpiError(status.UNABLE_TO_USE_CLIENT_API, f"cannot use your API: {exc}") from exc
+        for url in found.endpoints.values():
+            await gateway.egress.check_url(url)  # what we would call later is checked now
+    except Exception as exc:  # any failure of their API answers alike
+        # The detail stays here: told to the caller, it would tell closed ports, other
+        # services and status codes apart (a port scanner for anyone with a token A).
+        log.warning(
+            "credentials %s by %s/%s: cannot use %s: %s",
+            request.method,
+            party.country_code,
+            party.party_id,
+            creds.url,
+            exc,
+        )
+        if caller.with_token_a:
+            await gateway.parties.restore_token_a(party.id, caller.token)
+        raise OcpiError(status.UNABLE_TO_USE_CLIENT_API, UNUSABLE_API) from exc
     token_c = await gateway.parties.register(
         party.id,
         token_b=creds.token,

@@ -39,6 +39,13 @@ class PartyStore(Protocol):
 
     async def update(self, party_pk: int, values: dict[str, Any]) -> None: ...
 
+    async def claim_token_a(self, party_pk: int, token_a_hash: str) -> bool:
+        """Void the token A with this hash if it is still the party's; False if it is not
+        (another handshake claimed it first)."""
+
+    async def restore_token_a(self, party_pk: int, token_a_hash: str) -> bool:
+        """Give a claimed token A back, unless the party registered in the meantime."""
+
 
 @dataclass(frozen=True, slots=True)
 class Caller:
@@ -166,6 +173,20 @@ class PartyService:
             return Caller(party, hashes[party.token_c_hash], with_token_a=False)
         assert party.token_a_hash is not None
         return Caller(party, hashes[party.token_a_hash], with_token_a=True)
+
+    async def claim_token_a(self, party_pk: int, token_a: str) -> bool:
+        """Before a registration calls the peer: only one handshake per token A gets past
+        this (docs/security.md#registration-tokens)."""
+        self._forget()
+        claimed = await self._store.claim_token_a(party_pk, token_hash(token_a))
+        self._forget()
+        return claimed
+
+    async def restore_token_a(self, party_pk: int, token_a: str) -> None:
+        """After a registration that failed before it stored anything: the peer may retry."""
+        self._forget()
+        await self._store.restore_token_a(party_pk, token_hash(token_a))
+        self._forget()
 
     async def register(
         self,

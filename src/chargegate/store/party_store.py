@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -54,3 +54,29 @@ class SqlPartyStore:
             assert party is not None
             for name, value in values.items():
                 setattr(party, name, value)
+
+    async def claim_token_a(self, party_pk: int, token_a_hash: str) -> bool:
+        """Void token A if it is still this party's: one conditional UPDATE, so of concurrent
+        handshakes with one token A exactly one sees a row changed."""
+        async with self._sessions.begin() as s:
+            result = await s.execute(
+                update(Party)
+                .where(Party.id == party_pk, Party.token_a_hash == token_a_hash)
+                .values(token_a_hash=None)
+            )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def restore_token_a(self, party_pk: int, token_a_hash: str) -> bool:
+        """Give a claimed token A back, unless the party registered (or got another token A)
+        in the meantime."""
+        async with self._sessions.begin() as s:
+            result = await s.execute(
+                update(Party)
+                .where(
+                    Party.id == party_pk,
+                    Party.token_a_hash.is_(None),
+                    Party.token_c_hash.is_(None),
+                )
+                .values(token_a_hash=token_a_hash)
+            )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
