@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from enum import Enum
+from enum import StrEnum
 from functools import cache
 from typing import Any, Literal, TypeVar
 
@@ -44,7 +44,7 @@ class LocationDataError(ValueError):
 # --- enumerations (mod_locations of both versions) --------------------------------------------
 
 
-class ConnectorStandard(str, Enum):
+class ConnectorStandard(StrEnum):
     """OCPI 2.1.1 ConnectorType. 2.2.1 adds more (GB/T, NEMA, pantographs…), which a 2.1.1
     peer could not be sent; as we serve both versions, only what both define is accepted."""
 
@@ -131,9 +131,11 @@ _SIX = Decimal("0.000001")
 
 def _degrees(value: Any, limit: int, name: str, pattern: re.Pattern[str]) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"{name} must be a string such as \"52.373170\" (OCPI sends it as one)")
+        raise ValueError(f'{name} must be a string such as "52.373170" (OCPI sends it as one)')
     if not _DECIMAL_IN.fullmatch(value.strip()):
-        raise ValueError(f"{name} {value!r} is not a decimal number of degrees with at most 7 decimals")
+        raise ValueError(
+            f"{name} {value!r} is not a decimal number of degrees with at most 7 decimals"
+        )
     try:
         degrees = Decimal(value.strip())
     except InvalidOperation as exc:  # pragma: no cover - the pattern admits only decimals
@@ -248,7 +250,9 @@ def parse_connector_specs(data: Any, where: str = "connectors") -> dict[int, Con
     for key, value in data.items():
         connector_id = _connector_id(key)
         if connector_id is None:
-            problems.append(f"{where}.{key}: a connector id is a number from 1 to {MAX_CONNECTOR_ID}")
+            problems.append(
+                f"{where}.{key}: a connector id is a number from 1 to {MAX_CONNECTOR_ID}"
+            )
             continue
         try:
             specs[connector_id] = parse_connector_spec(value, f"{where}.{connector_id}")

@@ -83,7 +83,9 @@ def connector_fields(connector: Connector | None, version: str) -> dict[str, Any
     spec = connector.spec if connector is not None else None
     if not spec:
         spec = placeholders.CONNECTOR_SPEC
-    voltage, amperage = ("voltage", "amperage") if version == V211 else ("max_voltage", "max_amperage")
+    voltage, amperage = (
+        ("voltage", "amperage") if version == V211 else ("max_voltage", "max_amperage")
+    )
     fields = {
         "standard": spec["standard"],
         "format": spec["format"],
