@@ -382,3 +382,47 @@ def test_evse_id_uses_our_party_in_upper_case() -> None:
     lower = Settings(country_code="fr", party_id="cgw", currency="EUR")
 
     assert placeholders.evse_id(lower, "cp-1", 3) == "FR*CGW*ECP*1*3"
+
+
+# --- the operator's Location data ---------------------------------------------------------------
+
+SITE = {
+    "name": "Damrak garage",
+    "address": "Damrak 1",
+    "city": "Amsterdam",
+    "postal_code": "1012 LG",
+    "state": "Noord-Holland",
+    "country": "NLD",
+    "coordinates": {"latitude": "52.376510", "longitude": "4.894870"},
+    "time_zone": "Europe/Amsterdam",
+}
+DC_PLUG = {
+    "standard": "CHADEMO",
+    "format": "CABLE",
+    "power_type": "DC",
+    "max_voltage": 500,
+    "max_amperage": 125,
+}
+
+
+def test_cdrs_take_the_real_site_and_plug() -> None:
+    described = station()
+    described.site = dict(SITE)
+    plugs = connectors()
+    plugs[2].spec = dict(DC_PLUG)  # connector 2, the session's
+    cdr_221 = v221.cdr_object(completed(), described, plugs, settings())["cdr_location"]
+    cdr_211 = v211.cdr_object(completed(), described, plugs, settings())["location"]
+
+    assert missing(CDR_LOCATION_221, cdr_221) == set()
+    assert {k: cdr_221[k] for k in SITE if k != "time_zone"} == {
+        k: v for k, v in SITE.items() if k != "time_zone"
+    }
+    assert (cdr_221["connector_standard"], cdr_221["connector_power_type"]) == ("CHADEMO", "DC")
+    assert missing(LOCATION_211, cdr_211) == set()
+    assert (cdr_211["address"], cdr_211["time_zone"], cdr_211["type"]) == (
+        "Damrak 1",
+        "Europe/Amsterdam",
+        "UNKNOWN",
+    )
+    assert "state" not in cdr_211  # 2.1.1 has no state
+    assert cdr_211["evses"][0]["connectors"][0]["voltage"] == 500

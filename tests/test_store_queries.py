@@ -106,7 +106,9 @@ async def _stations(store: Store) -> None:
 
 async def test_locations_are_stations_by_id_filtered_by_last_seen(store: Store) -> None:
     await _stations(store)
-    everything = await station_queries.locations_page(store.sessions, None, None, 0, 10)
+    everything = await station_queries.locations_page(
+        store.sessions, None, None, 0, 10, published_only=False
+    )
     assert [it.station.id for it in everything.items] == ["CP-A", "CP-B", "CP-C"]
     assert everything.total == 3
     assert [c.connector_id for c in everything.items[0].connectors] == [1, 2]
@@ -114,26 +116,42 @@ async def test_locations_are_stations_by_id_filtered_by_last_seen(store: Store) 
 
     # [from, to): the station seen exactly at `to` is left out; the total counts the filter.
     window = await station_queries.locations_page(
-        store.sessions, NOW + MINUTE, NOW + 2 * MINUTE, 0, 10
+        store.sessions, NOW + MINUTE, NOW + 2 * MINUTE, 0, 10, published_only=False
     )
     assert [it.station.id for it in window.items] == ["CP-A"]
     assert window.total == 1
 
-    second = await station_queries.locations_page(store.sessions, None, None, 1, 1)
+    second = await station_queries.locations_page(
+        store.sessions, None, None, 1, 1, published_only=False
+    )
     assert [it.station.id for it in second.items] == ["CP-B"]
     assert second.total == 3
 
 
 async def test_a_location_is_the_mapped_station_else_the_unmapped_one(store: Store) -> None:
     await _stations(store)
-    mapped = await station_queries.location(store.sessions, "LOC-1")
+    mapped = await station_queries.location(store.sessions, "LOC-1", published_only=False)
     assert mapped is not None and mapped.station.id == "CP-B"
     assert [c.connector_id for c in mapped.connectors] == [1, 2]
-    own = await station_queries.location(store.sessions, "CP-A")
+    own = await station_queries.location(store.sessions, "CP-A", published_only=False)
     assert own is not None and own.station.id == "CP-A"
     # A mapped station is no longer a Location under its own id.
-    assert await station_queries.location(store.sessions, "CP-B") is None
-    assert await station_queries.location(store.sessions, "nowhere") is None
+    assert await station_queries.location(store.sessions, "CP-B", published_only=False) is None
+    assert await station_queries.location(store.sessions, "nowhere", published_only=False) is None
+
+
+async def test_published_only_leaves_unpublished_stations_out(store: Store) -> None:
+    await _stations(store)
+    async with store.sessions.begin() as s:
+        cp_a = await s.get(Station, "CP-A")
+        assert cp_a is not None
+        cp_a.published = True
+    listing = await station_queries.locations_page(
+        store.sessions, None, None, 0, 10, published_only=True
+    )
+    assert [it.station.id for it in listing.items] == ["CP-A"] and listing.total == 1
+    assert await station_queries.location(store.sessions, "CP-A", published_only=True)
+    assert await station_queries.location(store.sessions, "LOC-1", published_only=True) is None
 
 
 async def test_operator_stations_by_id_with_their_connectors(store: Store) -> None:

@@ -36,6 +36,7 @@ from chargegate.service.emsp.events import EmspEvents
 from chargegate.service.emsp.peers import EmspPeers
 from chargegate.service.emsp.receipts import EmspReceipts
 from chargegate.service.emsp.webhooks import WebhookSubscriptions
+from chargegate.service.locations import Locations
 from chargegate.service.operator_keys import OperatorKeys
 from chargegate.service.parties import PartyService
 from chargegate.service.remote_commands import RemoteCommandService
@@ -48,6 +49,7 @@ from chargegate.store.command_store import SqlCommandStore
 from chargegate.store.emsp_commands_sql import EmspCommandsSql
 from chargegate.store.emsp_peers_sql import EmspPeersSql
 from chargegate.store.emsp_webhooks_sql import EmspWebhooksSql
+from chargegate.store.location_store import SqlLocationStore
 from chargegate.store.operator_key_store import SqlOperatorKeyStore
 from chargegate.store.party_store import SqlPartyStore
 from chargegate.store.remote_request_store import SqlRemoteRequestStore
@@ -130,6 +132,7 @@ def build(settings: Settings, *, migrate: bool = True) -> Gateway:
         remote_commands=remote_commands,
         station_events=station_events,
         emsp=emsp,
+        locations=Locations(SqlLocationStore(sessions)),
     )
 
     sweep = settings.sweep_interval
@@ -239,6 +242,7 @@ class AdminTools:
     operator_keys: OperatorKeys
     stations: StationMapping
     emsp_peers: EmspPeers
+    locations: Locations
 
 
 @asynccontextmanager
@@ -257,6 +261,7 @@ async def admin_tools(settings: Settings) -> AsyncIterator[AdminTools]:
                 emsp_peers=EmspPeers(
                     settings, EmspPeersSql(sessions), OcpiHandshake(http, settings)
                 ),
+                locations=Locations(SqlLocationStore(sessions)),
             )
     finally:
         await engine.dispose()

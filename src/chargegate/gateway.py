@@ -22,6 +22,7 @@ from chargegate.service.emsp.events import EmspEvents
 from chargegate.service.emsp.peers import EmspPeers
 from chargegate.service.emsp.receipts import EmspReceipts
 from chargegate.service.emsp.webhooks import WebhookSubscriptions
+from chargegate.service.locations import Locations
 from chargegate.service.operator_keys import OperatorKeys
 from chargegate.service.parties import PartyService
 from chargegate.service.remote_commands import RemoteCommandService
@@ -60,6 +61,7 @@ class Gateway:
     remote_commands: RemoteCommandService
     station_events: StationEvents
     emsp: EmspServices
+    locations: Locations  # Location data and publication (docs/security.md#publishing)
     # How what runs beside the requests (workers, sweepers, clients) starts and stops, each in
     # the order it runs. Kept as steps so this view does not depend on the adapters behind them.
     starts: list[Step] = field(default_factory=list)

@@ -114,6 +114,8 @@ class FakeStation:
     location_id: str | None = None
     ocpp_version: str = "1.6"
     locked: bool = False
+    published: bool = True
+    site: dict[str, Any] | None = None
 
 
 @dataclass
@@ -123,6 +125,7 @@ class FakeConnector:
     evse_uid: str | None = None
     locked: bool = False
     ocpp_status: str | None = "Available"
+    spec: dict[str, Any] | None = None
 
 
 @dataclass

@@ -94,6 +94,36 @@ async def test_unknown_location_and_evse_are_rejected_with_2003(world: World) ->
     assert world.store.commands == {} and world.router.calls == []
 
 
+async def test_an_unpublished_location_is_answered_as_an_unknown_one(world: World) -> None:
+    world.station()
+    world.store.stations["CP-1"].published = False
+    unknown = await world.submit(start(location="NOPE"))
+    for request in (
+        start(),
+        dc.ReserveNow(
+            location_id="CP-1",
+            token=TOKEN,
+            expiry_date=datetime.now(UTC) + timedelta(hours=1),
+            reservation_id="R1",
+        ),
+        dc.UnlockConnector(location_id="CP-1", evse_uid="CP-1-1", connector_id="1"),
+    ):
+        reply = await world.submit(request)
+        assert (reply.result, reply.ocpi_status) == (unknown.result, unknown.ocpi_status)
+        assert reply.message == "unknown location 'CP-1'"
+    assert world.store.commands == {} and world.router.calls == []
+
+
+async def test_an_evse_its_published_location_does_not_show_is_unknown(world: World) -> None:
+    world.station("CP-1", 1, 2)
+    world.store.stations["CP-1"].site = {"address": "Damrak 1"}
+    world.store.connector("CP-1", 1).spec = {"standard": "IEC_62196_T2"}
+    reply = await world.submit(start(evse_uid="CP-1-2"))
+    assert (reply.result, reply.ocpi_status) == (CommandResponseType.REJECTED, 2003)
+    assert reply.message == "unknown EVSE 'CP-1-2' at location 'CP-1'"
+    assert (await world.submit(start(evse_uid="CP-1-1"))).result is CommandResponseType.ACCEPTED
+
+
 async def test_offline_station_is_rejected(world: World) -> None:
     world.station(online=False)
     reply = await world.submit(start())

@@ -7,6 +7,7 @@ from types import ModuleType
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from chargegate.domain.location_data import every_station_served
 from chargegate.gateway import gateway_of
 from chargegate.store import station_queries
 
@@ -33,10 +34,15 @@ def objects_for(version: str) -> ModuleType:
 async def list_locations(version: str, request: Request, caller: RegisteredCaller) -> Response:
     objects = objects_for(version)
     page = pagination.page_of(request)
-    listing = await station_queries.locations_page(
-        gateway_of(request).sessions, page.date_from, page.date_to, page.offset, page.limit
-    )
     settings = gateway_of(request).settings
+    listing = await station_queries.locations_page(
+        gateway_of(request).sessions,
+        page.date_from,
+        page.date_to,
+        page.offset,
+        page.limit,
+        published_only=not every_station_served(settings.ocpp_admission),
+    )
     data = [objects.location_object(it.station, it.connectors, settings) for it in listing.items]
     headers = pagination.headers(request, page, listing.total)
     headers.update(response_routing_headers(request, caller, version))
@@ -56,7 +62,12 @@ async def get_location(
 ) -> Response:
     objects = objects_for(version)
     headers = response_routing_headers(request, caller, version)
-    found = await station_queries.location(gateway_of(request).sessions, location_id)
+    # An unpublished station is answered exactly as an unknown Location (docs/security.md).
+    found = await station_queries.location(
+        gateway_of(request).sessions,
+        location_id,
+        published_only=not every_station_served(gateway_of(request).settings.ocpp_admission),
+    )
     if found is None:
         raise OcpiError(
             status.UNKNOWN_LOCATION, f"unknown location {location_id!r}", 404, headers=headers

@@ -1,9 +1,11 @@
 """PLACEHOLDER Location data, shared by both OCPI versions.
 
-The stations table holds no address or position yet, but OCPI requires them on every Location.
-Until it does, these values fill the required fields. They are deliberately recognisable as
-"not real" (`unknown`, `00000`, 0°/0°) so a peer or an operator reading them cannot mistake
-them for a real address.
+OCPI requires an address, a position and plug data on every Location. A station the operator
+described (stations.site, connectors.spec; location_fields.py) is served with that; only a
+station without it is served with these values: any station in the open (development)
+admission mode, or one published before Location data existed (migration 0007). They are
+deliberately recognisable as "not real" (`unknown`, `00000`, 0°/0°) so a peer or an operator
+reading them cannot mistake them for a real address.
 
 CDRs take their address from here too, with the EVSE ID, charging period and totals both
 versions build alike while stations carry no EVSE ID and there are no tariffs.
@@ -29,6 +31,18 @@ POSTAL_CODE = "00000"
 LATITUDE = "0.000000"
 LONGITUDE = "0.000000"
 TIME_ZONE = "Europe/Amsterdam"
+# 2.1.1 LocationType: UNKNOWN is the enum's documented default ("not known by the operator");
+# OTHER would claim we know it is none of the listed kinds.
+LOCATION_TYPE_211 = "UNKNOWN"
+# An undescribed connector's plug. The specs define the AC_3_PHASE voltage as line to neutral:
+# 230 V on a 400 V grid (400 would make peers compute 3 x 400 V x 32 A = 38 kW for 22 kW).
+CONNECTOR_SPEC: dict[str, Any] = {
+    "standard": "IEC_62196_T2",
+    "format": "SOCKET",
+    "power_type": "AC_3_PHASE",
+    "max_voltage": 230,
+    "max_amperage": 32,
+}
 
 # Location.country is ISO 3166-1 alpha-3 while our party's country_code is alpha-2; only the
 # countries we deploy in are listed.

@@ -21,6 +21,7 @@ from chargegate.domain.commands import (
     Peer,
 )
 from chargegate.domain.ids import new_id, new_remote_start_id
+from chargegate.domain.location_data import served_as_location
 from chargegate.settings import Settings
 
 from .command_dispatch import CommandDispatch, StationCall
@@ -163,9 +164,15 @@ class CommandSubmission:
                 )
         ci = _ids_case_insensitive(peer)
         target = await self._store.find_target(request.location_id, request.evse_uid, ci)
-        if target.station is None:
+        # An unpublished station, and an EVSE its Location does not show (a connector not
+        # described), are answered exactly as unknown ones (docs/security.md#publishing).
+        if target.station is None or not served_as_location(
+            target.station.published, self._settings.ocpp_admission
+        ):
             raise _unknown(f"unknown location {request.location_id!r}")
-        if request.evse_uid and target.connector is None:
+        if request.evse_uid and (
+            target.connector is None or (target.station.site and not target.connector.spec)
+        ):
             location = target.station.location_id or target.station.id
             raise _unknown(f"unknown EVSE {request.evse_uid!r} at location {location!r}")
         return target.station, target.connector

@@ -112,6 +112,12 @@ class StationView(Protocol):
     @property
     def locked(self) -> bool: ...
 
+    @property
+    def published(self) -> bool: ...
+
+    @property
+    def site(self) -> dict[str, Any] | None: ...
+
 
 class ConnectorView(Protocol):
     @property
@@ -119,6 +125,9 @@ class ConnectorView(Protocol):
 
     @property
     def locked(self) -> bool: ...
+
+    @property
+    def spec(self) -> dict[str, Any] | None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,24 +45,31 @@ async def locations_page(
     seen_to: datetime | None,
     offset: int,
     limit: int,
+    *,
+    published_only: bool,
 ) -> Listing[StationWithConnectors]:
     """Stations by id, those last seen in [seen_from, seen_to) where given (OCPI's date_from
-    and date_to on a Location's last_updated)."""
+    and date_to on a Location's last_updated); only published ones with `published_only`."""
     query = in_window(select(Station), Station.last_seen, seen_from, seen_to)
+    if published_only:
+        query = query.where(Station.published)
     async with sessions() as s:
         total, stations = await count_and_page(s, query, (Station.id,), offset, limit)
         return Listing(await _with_connectors(s, stations), total)
 
 
-async def location(sessions: SessionFactory, location_id: str) -> StationWithConnectors | None:
-    """The station mapped to `location_id`, else the unmapped station with that id."""
+async def location(
+    sessions: SessionFactory, location_id: str, *, published_only: bool
+) -> StationWithConnectors | None:
+    """The station mapped to `location_id`, else the unmapped station with that id; None for
+    an unpublished one with `published_only` (as the command path finds it, then refuses)."""
     async with sessions() as s:
         station = await s.scalar(select(Station).where(Station.location_id == location_id))
         if station is None:
             station = await s.scalar(
                 select(Station).where(Station.id == location_id, Station.location_id.is_(None))
             )
-        if station is None:
+        if station is None or (published_only and not station.published):
             return None
         [found] = await _with_connectors(s, [station])
         return found

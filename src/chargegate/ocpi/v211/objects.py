@@ -12,34 +12,30 @@ from typing import Any
 
 from chargegate.domain.clock import ocpi_datetime
 from chargegate.domain.evse import evse_status_of
+from chargegate.ocpi.location_fields import (
+    V211,
+    connector_fields,
+    described,
+    location_fields,
+    physical_reference,
+    site_last_updated,
+)
 from chargegate.ocpi.placeholders import (
     cdr_end,
     cdr_usage,
     evse_connectors,
     evse_uid_for,
-    location_address,
     location_id,
     location_last_updated,
 )
 from chargegate.settings import Settings
 from chargegate.store.models import ChargingSession, Connector, Party, Station
 
-# The station table says nothing about the site; UNKNOWN is the enum's documented default
-# ("not known by the operator"), OTHER would claim we know it is none of the listed kinds.
-LOCATION_TYPE = "UNKNOWN"
-
 CAPABILITIES = ["REMOTE_START_STOP_CAPABLE", "RESERVABLE", "UNLOCK_CAPABLE"]
 
 # Under OCPP 1.6 each OCPP connector is its own EVSE, so every EVSE has exactly one OCPI
 # connector and its id never needs to be anything but "1".
 OCPI_CONNECTOR_ID = "1"
-CONNECTOR_STANDARD = "IEC_62196_T2"
-CONNECTOR_FORMAT = "SOCKET"
-POWER_TYPE = "AC_3_PHASE"
-# The spec defines voltage as "line to neutral for AC_3_PHASE": 230 V on a 400 V three-phase
-# grid. Sending 400 would make peers compute 3 x 400 V x 32 A = 38 kW for a 22 kW socket.
-VOLTAGE = 230
-AMPERAGE = 32
 
 # 2.1.1 AuthMethod has only AUTH_REQUEST and WHITELIST. A session started by a command was
 # authorised by the eMSP, which is what AUTH_REQUEST says (GIREVE's StartSession examples
@@ -55,11 +51,11 @@ def location_object(
     station: Station, connectors: list[Connector], settings: Settings
 ) -> dict[str, Any]:
     """The station as its own Location, one EVSE per OCPP connector (connector 0 excluded)."""
-    plugs = evse_connectors(station, connectors)
+    plugs = described(station, evse_connectors(station, connectors))
     return _location(
         station,
         [
-            _evse(evse_uid_for(station, c.connector_id, plugs), c.ocpp_status, c.updated_at)
+            _evse(evse_uid_for(station, c.connector_id, plugs), c.ocpp_status, c.updated_at, c)
             for c in plugs
         ],
         location_last_updated(station, plugs),
@@ -161,11 +157,16 @@ def _session_location(
     match = next((c for c in plugs if c.connector_id == session.connector_id), None)
     if match is not None:
         evse = _evse(
-            evse_uid_for(station, match.connector_id, plugs), match.ocpp_status, match.updated_at
+            evse_uid_for(station, match.connector_id, plugs),
+            match.ocpp_status,
+            match.updated_at,
+            match,
         )
     else:
         # No connector row (yet): still a valid object, with a status that admits we don't know.
-        evse = _evse(evse_uid_for(station, session.connector_id, plugs), None, station.first_seen)
+        evse = _evse(
+            evse_uid_for(station, session.connector_id, plugs), None, station.first_seen, None
+        )
     return _location(station, [evse], location_last_updated(station, plugs), settings)
 
 
@@ -174,14 +175,15 @@ def _location(
 ) -> dict[str, Any]:
     return {
         "id": location_id(station),
-        "type": LOCATION_TYPE,
-        **location_address(settings),
+        **location_fields(station, settings, V211),
         "evses": evses,
-        "last_updated": ocpi_datetime(last_updated),
+        "last_updated": ocpi_datetime(site_last_updated(station, last_updated)),
     }
 
 
-def _evse(uid: str, ocpp_status: str | None, updated_at: datetime) -> dict[str, Any]:
+def _evse(
+    uid: str, ocpp_status: str | None, updated_at: datetime, connector: Connector | None
+) -> dict[str, Any]:
     stamp = ocpi_datetime(updated_at)
     return {
         "uid": uid,
@@ -190,13 +192,10 @@ def _evse(uid: str, ocpp_status: str | None, updated_at: datetime) -> dict[str, 
         "connectors": [
             {
                 "id": OCPI_CONNECTOR_ID,
-                "standard": CONNECTOR_STANDARD,
-                "format": CONNECTOR_FORMAT,
-                "power_type": POWER_TYPE,
-                "voltage": VOLTAGE,
-                "amperage": AMPERAGE,
+                **connector_fields(connector, V211),
                 "last_updated": stamp,
             }
         ],
+        **physical_reference(connector),
         "last_updated": stamp,
     }

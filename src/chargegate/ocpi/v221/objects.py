@@ -10,13 +10,21 @@ from typing import Any
 
 from chargegate.domain.clock import ocpi_datetime
 from chargegate.domain.evse import evse_status_of
+from chargegate.ocpi.location_fields import (
+    V221,
+    cdr_address,
+    connector_fields,
+    described,
+    location_fields,
+    physical_reference,
+    site_last_updated,
+)
 from chargegate.ocpi.placeholders import (
     cdr_end,
     cdr_usage,
     evse_connectors,
     evse_id,
     evse_uid_for,
-    location_address,
     location_id,
     location_last_updated,
 )
@@ -29,44 +37,28 @@ CAPABILITIES = ["REMOTE_START_STOP_CAPABLE", "RESERVABLE", "UNLOCK_CAPABLE"]
 # Under OCPP 1.6 each OCPP connector is its own EVSE (the 2.2.1 EVSE note asks exactly this of
 # OCPP 1.x CPOs), so every EVSE has one OCPI connector and its id is always "1".
 OCPI_CONNECTOR_ID = "1"
-CONNECTOR_STANDARD = "IEC_62196_T2"
-CONNECTOR_FORMAT = "SOCKET"
-POWER_TYPE = "AC_3_PHASE"
-# The spec defines max_voltage as "line to neutral for AC_3_PHASE": 230 V on a 400 V
-# three-phase grid. Sending 400 would make peers compute 3 x 400 V x 32 A = 38 kW for 22 kW.
-MAX_VOLTAGE = 230
-MAX_AMPERAGE = 32
 
 # An OCPP idTag with no OCPI token behind it was read at the station, i.e. a card.
 DEFAULT_TOKEN_TYPE = "RFID"
-
-# The Location fields CdrLocation has too; it has no time_zone.
-CDR_LOCATION_ADDRESS_FIELDS = (
-    "name",
-    "address",
-    "city",
-    "postal_code",
-    "state",
-    "country",
-    "coordinates",
-)
 
 
 def location_object(
     station: Station, connectors: list[Connector], settings: Settings
 ) -> dict[str, Any]:
     """The station as its own Location, one EVSE per OCPP connector (connector 0 excluded)."""
-    plugs = evse_connectors(station, connectors)
+    plugs = described(station, evse_connectors(station, connectors))
     return {
         "country_code": settings.country_code,
         "party_id": settings.party_id,
         "id": location_id(station),
-        # No station is private today; a non-published Location would also need
-        # publish_allowed_to, which we have nothing to fill with.
+        # Only published stations are served at all (ocpi/locations.py); publish=false would
+        # also need publish_allowed_to, which we have nothing to fill with.
         "publish": True,
-        **location_address(settings),
+        **location_fields(station, settings, V221),
         "evses": [_evse(station, c) for c in plugs],
-        "last_updated": ocpi_datetime(location_last_updated(station, plugs)),
+        "last_updated": ocpi_datetime(
+            site_last_updated(station, location_last_updated(station, plugs))
+        ),
     }
 
 
@@ -165,17 +157,25 @@ def cdr_object(
 def _cdr_location(
     session: ChargingSession, station: Station, connectors: list[Connector], settings: Settings
 ) -> dict[str, Any]:
-    address = location_address(settings)
+    plug = next(
+        (
+            c
+            for c in connectors
+            if c.station_id == station.id and c.connector_id == session.connector_id
+        ),
+        None,
+    )
+    described_plug = connector_fields(plug, V221)
     return {
         "id": location_id(station),
-        **{key: address[key] for key in CDR_LOCATION_ADDRESS_FIELDS if key in address},
+        **cdr_address(station, settings),
         "evse_uid": evse_uid_for(station, session.connector_id, connectors),
         # Required here though optional on the Location's EVSE: CdrLocation needs an eMI3 id.
         "evse_id": evse_id(settings, station.id, session.connector_id),
         "connector_id": OCPI_CONNECTOR_ID,
-        "connector_standard": CONNECTOR_STANDARD,
-        "connector_format": CONNECTOR_FORMAT,
-        "connector_power_type": POWER_TYPE,
+        "connector_standard": described_plug["standard"],
+        "connector_format": described_plug["format"],
+        "connector_power_type": described_plug["power_type"],
     }
 
 
@@ -215,13 +215,10 @@ def _evse(station: Station, connector: Connector) -> dict[str, Any]:
         "connectors": [
             {
                 "id": OCPI_CONNECTOR_ID,
-                "standard": CONNECTOR_STANDARD,
-                "format": CONNECTOR_FORMAT,
-                "power_type": POWER_TYPE,
-                "max_voltage": MAX_VOLTAGE,
-                "max_amperage": MAX_AMPERAGE,
+                **connector_fields(connector, V221),
                 "last_updated": stamp,
             }
         ],
+        **physical_reference(connector),
         "last_updated": stamp,
     }
