@@ -37,9 +37,7 @@ async def ocpp_websocket(websocket: WebSocket) -> None:
     station_id = websocket.path_params["station_id"]
     offered = list(websocket.scope.get("subprotocols", []))
     gateway = gateway_of(websocket)
-    admission = await gateway.admission.admit(
-        station_id, websocket.headers.get("authorization")
-    )
+    admission = await gateway.admission.admit(station_id, websocket.headers.get("authorization"))
     if not admission.admitted:
         await _refuse(websocket, station_id, admission)
         return
