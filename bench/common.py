@@ -463,6 +463,8 @@ def gateway_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
         "CHARGEGATE_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "CHARGEGATE_COMMAND_TIMEOUT": str(LONG_COMMAND_TIMEOUT),
         "CHARGEGATE_COMMAND_TIMEOUT_MARGIN": "10",
+        # Simulated fleets connect by any id (docs/security.md#development-mode).
+        "CHARGEGATE_OCPP_ADMISSION": "open",
         **extra,
     }
 
