@@ -465,6 +465,8 @@ def gateway_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
         "CHARGEGATE_COMMAND_TIMEOUT_MARGIN": "10",
         # The bench's eMSP listens on loopback, which the gateway otherwise refuses to call.
         "CHARGEGATE_OUTBOUND_ALLOW": "127.0.0.0/8,localhost,::1",
+        # Simulated fleets connect by any id (docs/security.md#development-mode).
+        "CHARGEGATE_OCPP_ADMISSION": "open",
         **extra,
     }
 

@@ -24,6 +24,7 @@ from chargegate.api import emsp as api_emsp
 from chargegate.api import emsp_stream as api_emsp_stream
 from chargegate.api import locations as api_locations
 from chargegate.api import remote_commands as api_remote_commands
+from chargegate.api import station_admission as api_station_admission
 from chargegate.api import stations as api_stations
 from chargegate.api.errors import remote_command_error
 from chargegate.domain.emsp_commands import EmspRequestError
@@ -112,6 +113,7 @@ def create_app(
     app.include_router(api_remote_commands.router)
     app.include_router(api_stations.router)
     app.include_router(api_locations.router)
+    app.include_router(api_station_admission.router)
     app.include_router(api_communication_log.router)
     app.include_router(ocpi_emsp_router)
     app.include_router(api_emsp.router)

@@ -40,6 +40,7 @@ from chargegate.service.locations import Locations
 from chargegate.service.operator_keys import OperatorKeys
 from chargegate.service.parties import PartyService
 from chargegate.service.remote_commands import RemoteCommandService
+from chargegate.service.station_admission import StationAdmission
 from chargegate.service.station_events import StationEvents
 from chargegate.service.stations import StationMapping
 from chargegate.settings import Settings
@@ -53,6 +54,7 @@ from chargegate.store.location_store import SqlLocationStore
 from chargegate.store.operator_key_store import SqlOperatorKeyStore
 from chargegate.store.party_store import SqlPartyStore
 from chargegate.store.remote_request_store import SqlRemoteRequestStore
+from chargegate.store.station_admission_store import SqlStationAdmissionStore
 from chargegate.store.station_event_store import SqlStationEventStore
 from chargegate.store.station_mapping_store import SqlStationMappingStore
 from chargegate.store.units import Units
@@ -96,12 +98,20 @@ def build(settings: Settings, *, migrate: bool = True) -> Gateway:
         ),
         delivery.notify,
     )
+    admission = StationAdmission(
+        SqlStationAdmissionStore(sessions),
+        settings.ocpp_admission,
+        router,
+        router.disconnect,
+        call_timeout=settings.operator_timeout,
+    )
     remote_commands = RemoteCommandService(
         settings,
         SqlRemoteRequestStore(sessions),
         router,
         cap,
         on_lock=station_events.cancel_reservations_at,
+        on_configuration_taken=admission.configuration_accepted,
     )
     emsp_events = EmspEvents(EmspCommandsSql(sessions, postgres=not settings.is_sqlite))
     emsp_peers = EmspPeers(settings, EmspPeersSql(sessions), OcpiHandshake(http, settings))
@@ -131,6 +141,7 @@ def build(settings: Settings, *, migrate: bool = True) -> Gateway:
         commands=commands,
         remote_commands=remote_commands,
         station_events=station_events,
+        admission=admission,
         emsp=emsp,
         locations=Locations(SqlLocationStore(sessions)),
     )
@@ -154,6 +165,8 @@ def build(settings: Settings, *, migrate: bool = True) -> Gateway:
         webhooks.start()
 
     gateway.starts.append(upgrade)
+    if settings.ocpp_admission == "open":
+        gateway.starts.append(_warn_open_admission)
     if isinstance(router, RedisStationRouter):
         gateway.starts.append(router.start)
     gateway.starts += [start_workers, periodic.start]
@@ -171,6 +184,13 @@ def build(settings: Settings, *, migrate: bool = True) -> Gateway:
         gateway.stops.append(redis.aclose)
     gateway.stops += [http.aclose, peer_client.aclose, units.close, engine.dispose]
     return gateway
+
+
+async def _warn_open_admission() -> None:
+    log.warning(
+        "CHARGEGATE_OCPP_ADMISSION=open: any station is admitted and published; for"
+        " development only (docs/security.md#development-mode)"
+    )
 
 
 def _cluster(
@@ -243,6 +263,7 @@ class AdminTools:
     stations: StationMapping
     emsp_peers: EmspPeers
     locations: Locations
+    admission: StationAdmission
 
 
 @asynccontextmanager
@@ -262,6 +283,9 @@ async def admin_tools(settings: Settings) -> AsyncIterator[AdminTools]:
                     settings, EmspPeersSql(sessions), OcpiHandshake(http, settings)
                 ),
                 locations=Locations(SqlLocationStore(sessions)),
+                admission=StationAdmission(
+                    SqlStationAdmissionStore(sessions), settings.ocpp_admission
+                ),
             )
     finally:
         await engine.dispose()

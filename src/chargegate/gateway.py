@@ -26,6 +26,7 @@ from chargegate.service.locations import Locations
 from chargegate.service.operator_keys import OperatorKeys
 from chargegate.service.parties import PartyService
 from chargegate.service.remote_commands import RemoteCommandService
+from chargegate.service.station_admission import StationAdmission
 from chargegate.service.station_events import StationEvents
 from chargegate.settings import Settings
 from chargegate.store.comm_log import CommunicationLog
@@ -60,6 +61,7 @@ class Gateway:
     commands: CommandService
     remote_commands: RemoteCommandService
     station_events: StationEvents
+    admission: StationAdmission  # which stations are served (docs/security.md)
     emsp: EmspServices
     locations: Locations  # Location data and publication (docs/security.md#publishing)
     # How what runs beside the requests (workers, sweepers, clients) starts and stops, each in

@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     # (docs/security.md#outbound-calls-ssrf). Default: none.
     outbound_allow: str = ""
 
+    # TLS (OCPP Security Profile 2, docs/security.md#tls): PEM files of the server certificate
+    # (with its chain) and its private key; both set, `serve` speaks https:// and wss:// only.
+    # None (default): plain HTTP, for a TLS-terminating reverse proxy or development.
+    tls_certfile: str | None = None
+    tls_keyfile: str | None = None
+
     heartbeat_interval: int = 300
     ws_per_message_deflate: bool = False
 

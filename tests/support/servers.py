@@ -43,16 +43,19 @@ def bound_socket() -> socket.socket:
 class LiveServer:
     """uvicorn serving `app` on a socket bound before start, so the port is known up front."""
 
-    def __init__(self, app: Any, sock: socket.socket | None = None) -> None:
+    def __init__(self, app: Any, sock: socket.socket | None = None, **options: Any) -> None:
+        """`options`: more uvicorn.Config settings (TLS files, for one)."""
         self.sock = sock or bound_socket()
         self.port = self.sock.getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        scheme = "https" if options.get("ssl_certfile") else "http"
+        self.base_url = f"{scheme}://127.0.0.1:{self.port}"
         config = uvicorn.Config(
             app,
             log_level="warning",
             lifespan="on",
             ws_per_message_deflate=False,
             ws_ping_interval=None,
+            **options,
         )
         self.server = uvicorn.Server(config)
         self._task: asyncio.Task[None] | None = None

@@ -27,6 +27,10 @@ async def _station_json(
         "vendor": station.vendor,
         "model": station.model,
         "locked": station.locked,
+        # Admission (api/station_admission.py): whether and how it may connect.
+        "registered": station.registered,
+        "disabled": station.disabled,
+        "hasPassword": station.password_hash is not None,
         "lastSeen": ocpi_datetime(station.last_seen),
         "connectors": [
             {

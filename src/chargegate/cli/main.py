@@ -6,7 +6,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-from . import admin, emsp, locations
+from . import admin, emsp, locations, stations
 from .serve import serve as serve_command
 
 
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--evse", action="append", metavar="CONNECTOR=UID", help="OCPI EVSE uid of a connector"
     )
     mapping.set_defaults(func=admin.station_map)
+    stations.add_parsers(station)
 
     locations.add_parsers(sub)
 

@@ -33,6 +33,15 @@ def settle(app: T) -> T:
     return app
 
 
+def tls_options(settings: Settings) -> dict[str, str]:
+    """uvicorn's SSL options from the settings (Security Profile 2); empty without TLS."""
+    if not settings.tls_certfile and not settings.tls_keyfile:
+        return {}
+    if not (settings.tls_certfile and settings.tls_keyfile):
+        raise ValueError("TLS needs both CHARGEGATE_TLS_CERTFILE and CHARGEGATE_TLS_KEYFILE")
+    return {"ssl_certfile": settings.tls_certfile, "ssl_keyfile": settings.tls_keyfile}
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -45,11 +54,16 @@ def serve(args: argparse.Namespace) -> int:
         f" (raised from {before})" if after > before else "",
     )
     settings = Settings()
+    try:
+        tls = tls_options(settings)
+    except ValueError as exc:
+        log.error("%s", exc)
+        return 2
+    scheme = "https" if tls else "http"
     if settings.public_url == Settings.model_fields["public_url"].default and (
-        args.host,
-        args.port,
-    ) != ("127.0.0.1", 8080):
-        settings.public_url = f"http://{args.host}:{args.port}"
+        tls or (args.host, args.port) != ("127.0.0.1", 8080)
+    ):
+        settings.public_url = f"{scheme}://{args.host}:{args.port}"
     uvicorn.run(
         settle(create_app(settings)),
         host=args.host,
@@ -57,5 +71,7 @@ def serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         ws_per_message_deflate=settings.ws_per_message_deflate,
         ws_ping_interval=None,  # OCPP heartbeats keep the line alive
+        ssl_certfile=tls.get("ssl_certfile"),
+        ssl_keyfile=tls.get("ssl_keyfile"),
     )
     return 0

@@ -43,6 +43,12 @@ class LocalStationRouter:
         if self._links.get(station_id) is link:
             del self._links[station_id]
 
+    async def disconnect(self, station_id: str, reason: str) -> None:
+        """Close the station's socket if this process holds it (disabled or removed)."""
+        link = self._links.get(station_id)
+        if link is not None:
+            await link.disconnect(reason)
+
     async def call(self, station_id: str, request: StationRequest, timeout: float) -> StationReply:
         link = self._links.get(station_id)
         if link is None:

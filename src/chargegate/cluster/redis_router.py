@@ -109,6 +109,11 @@ class RedisStationRouter:
             self._handlers.add(task)
             task.add_done_callback(self._handlers.discard)
 
+    async def disconnect(self, station_id: str, reason: str) -> None:
+        """Close the station's socket if this node holds it; on another node the station is
+        refused when it next connects."""
+        await self._local.disconnect(station_id, reason)
+
     async def _unregister(self, station_id: str) -> None:
         with contextlib.suppress(RedisError):
             await self._release(keys=[self._station_key(station_id)], args=[self.node_id])

@@ -1,13 +1,15 @@
-"""The OCPP-J WebSocket endpoint: `/ocpp/{station_id}`, subprotocol picks the handler."""
+"""The OCPP-J WebSocket endpoint: `/ocpp/{station_id}`, admission decides before the handshake
+is accepted (docs/security.md#station-admission), the subprotocol picks the handler."""
 
 from __future__ import annotations
 
 import logging
-import re
 
+from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chargegate.gateway import gateway_of
+from chargegate.service.station_admission import Admission, Refusal
 
 from .connection import LoggedConnection
 from .v16 import StationHandler16
@@ -19,8 +21,9 @@ SUBPROTOCOLS: dict[str, type[StationHandler16] | type[StationHandler201]] = {
     "ocpp2.0.1": StationHandler201,
     "ocpp1.6": StationHandler16,
 }
-# OCPP-J: the station identity is the last path segment; keep it to a sane, loggable set.
-_STATION_ID = re.compile(r"^[A-Za-z0-9._:\-*+]{1,48}$")
+# ASGI's denial-response extension (uvicorn has it): a refused handshake gets a real HTTP status.
+_DENIAL = "websocket.http.response"
+_CHALLENGE = {"WWW-Authenticate": 'Basic realm="chargegate OCPP", charset="UTF-8"'}
 
 
 def choose_subprotocol(offered: list[str]) -> str | None:
@@ -33,9 +36,10 @@ def choose_subprotocol(offered: list[str]) -> str | None:
 async def ocpp_websocket(websocket: WebSocket) -> None:
     station_id = websocket.path_params["station_id"]
     offered = list(websocket.scope.get("subprotocols", []))
-    if not _STATION_ID.match(station_id):
-        log.warning("refused OCPP connection: invalid station id %r", station_id)
-        await websocket.close(code=1008, reason="invalid station id")
+    gateway = gateway_of(websocket)
+    admission = await gateway.admission.admit(station_id, websocket.headers.get("authorization"))
+    if not admission.admitted:
+        await _refuse(websocket, station_id, admission)
         return
     subprotocol = choose_subprotocol(offered)
     if subprotocol is None and offered:
@@ -52,7 +56,6 @@ async def ocpp_websocket(websocket: WebSocket) -> None:
         # that can work.
         log.info("station %s offered no subprotocol; assuming ocpp1.6", station_id)
     await websocket.accept(subprotocol=subprotocol)
-    gateway = gateway_of(websocket)
     handler_class = SUBPROTOCOLS[subprotocol or "ocpp1.6"]
     connection = LoggedConnection(websocket, station_id, gateway.comm_log)
     handler = handler_class(
@@ -60,7 +63,12 @@ async def ocpp_websocket(websocket: WebSocket) -> None:
     )
     await gateway.station_events.connected(station_id, handler.ocpp_version)
     await gateway.router.attach(station_id, handler)
-    log.info("station %s connected (%s)", station_id, subprotocol or "ocpp1.6")
+    log.info(
+        "station %s connected (%s, %s)",
+        station_id,
+        subprotocol or "ocpp1.6",
+        "authenticated" if admission.authenticated else admission.reason or "no password",
+    )
     try:
         await handler.serve()
     except WebSocketDisconnect:
@@ -70,3 +78,25 @@ async def ocpp_websocket(websocket: WebSocket) -> None:
     finally:
         gateway.router.detach(station_id, handler)
         log.info("station %s disconnected", station_id)
+
+
+async def _refuse(websocket: WebSocket, station_id: str, admission: Admission) -> None:
+    """Answer the handshake with the refusal's HTTP status (401 with a Basic challenge), or,
+    where the server lacks the denial extension, close before accepting (HTTP 403)."""
+    assert admission.refusal is not None
+    status = admission.refusal.value
+    client = websocket.client.host if websocket.client else "?"
+    # Never the credentials; an invalid id is cut short so it cannot flood the log.
+    log.warning(
+        "refused OCPP connection of %r from %s: %s (HTTP %d)",
+        station_id[:64],
+        client,
+        admission.reason,
+        status,
+    )
+    if _DENIAL in websocket.scope.get("extensions", {}):
+        headers = _CHALLENGE if admission.refusal is Refusal.CREDENTIALS else None
+        response = PlainTextResponse(admission.reason, status_code=status, headers=headers)
+        await websocket.send_denial_response(response)
+    else:
+        await websocket.close(code=1008, reason=admission.reason)

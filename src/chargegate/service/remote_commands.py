@@ -9,7 +9,7 @@ from chargegate.cluster.router import StationRouter
 from chargegate.settings import Settings
 
 from .remote_errors import RemoteCommandError
-from .remote_operator_requests import ConfigurationItem, OperatorRequests
+from .remote_operator_requests import ConfigurationItem, ConfigurationTaken, OperatorRequests
 from .remote_request_cap import RequestSlots
 from .remote_requests import (
     ACCEPTED,
@@ -55,12 +55,14 @@ class RemoteCommandService:
         router: StationRouter,
         cap: ParallelCap,
         on_lock: OnLock | None = None,
+        on_configuration_taken: ConfigurationTaken | None = None,
     ) -> None:
         """`on_lock(station, connector or None, why)` runs after a lock is set: reservations
-        there can no longer be honoured."""
+        there can no longer be honoured. `on_configuration_taken(station, key, value)` runs for
+        each key a station took through change_configurations."""
         self._cap = cap
         self.calls = RemoteCalls(settings, store, router, RequestSlots(cap))
-        self.requests = OperatorRequests(self.calls)
+        self.requests = OperatorRequests(self.calls, on_configuration_taken)
         self.attempts = RemoteStartAttempts(self.calls, self.requests)
         self.locks = StationLocks(store, on_lock)
         self.get_configuration = self.requests.get_configuration

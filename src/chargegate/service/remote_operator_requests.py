@@ -5,11 +5,12 @@ Every request is recorded with the OCPP messages it caused."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from chargegate.domain import station_calls as sc
+from chargegate.domain.secret_configuration import mask_passwords
 from chargegate.domain.station_calls import Outcome, StationReply
 
 from .remote_errors import RemoteCommandError
@@ -31,9 +32,16 @@ class ConfigurationItem:
     value: str
 
 
+# Told of each configuration key a station took (station, key, value): the Basic auth password
+# set this way must reach the admission registry (service/station_admission.py).
+ConfigurationTaken = Callable[[str, str, str], Awaitable[None]]
+_TAKEN = (Outcome.ACCEPTED, Outcome.REBOOT_REQUIRED)
+
+
 class OperatorRequests:
-    def __init__(self, calls: RemoteCalls) -> None:
+    def __init__(self, calls: RemoteCalls, on_taken: ConfigurationTaken | None = None) -> None:
         self._calls = calls
+        self._on_taken = on_taken
 
     # ---- synchronous -------------------------------------------------------------------------
 
@@ -46,7 +54,7 @@ class OperatorRequests:
         )
         if reply.outcome is Outcome.ACCEPTED:
             await self._calls.store.store_configuration(
-                station_id, reply.data.get("configurationKey", [])
+                station_id, mask_passwords(reply.data.get("configurationKey", []))
             )
         return record
 
@@ -66,7 +74,10 @@ class OperatorRequests:
                 "change_configurations",
                 station_id,
                 None,
-                {"configurations": [{"key": i.key, "value": i.value} for i in items]},
+                # A password sent as configuration is never kept in the record.
+                mask_passwords(
+                    {"configurations": [{"key": i.key, "value": i.value} for i in items]}
+                ),
                 key_id,
             )
             loop = asyncio.get_running_loop()
@@ -80,6 +91,8 @@ class OperatorRequests:
                     station_id, sc.ChangeConfiguration(item.key, item.value), remaining
                 )
                 ids += [reply.unique_id] if reply.unique_id else []
+                if reply.outcome in _TAKEN and self._on_taken is not None:
+                    await self._on_taken(station_id, item.key, item.value)
                 status = record_status(reply)
                 results.append(
                     {
@@ -139,7 +152,9 @@ class OperatorRequests:
             reply = await calls.router.call(station_id, request, calls.settings.operator_timeout)
             status = record_status(reply)
             response = (
-                {"status": reply.status, **reply.data} if reply.status or reply.data else None
+                mask_passwords({"status": reply.status, **reply.data})
+                if reply.status or reply.data
+                else None
             )
             record = await calls.finish(
                 record.id,

@@ -7,8 +7,10 @@ A subclass (per OCPP version) adds the messages and the handlers.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
+import ssl
 from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Protocol, Self, TypedDict, TypeVar
@@ -52,6 +54,8 @@ class StationOptions(TypedDict, total=False):
     meter_interval: float | None
     response_timeout: float
     vendor: str
+    password: str | bytes | None
+    ssl_context: ssl.SSLContext | None
 
 
 class SimulatedStationBase(ChargePoint, Generic[R, TransactionId]):
@@ -75,6 +79,8 @@ class SimulatedStationBase(ChargePoint, Generic[R, TransactionId]):
         meter_interval: float | None = None,
         response_timeout: float = 30.0,
         vendor: str = "chargegate",
+        password: str | bytes | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(station_id, None, response_timeout=response_timeout, logger=WIRE_LOGGER)
         # Named after the version's module, as chargegate.sim.station16 logs for 1.6: operators
@@ -93,6 +99,11 @@ class SimulatedStationBase(ChargePoint, Generic[R, TransactionId]):
         self.meter_interval = meter_interval
         self.vendor = vendor
         self.model = model
+        # HTTP Basic password (Security Profile 1 and 2): bytes for a 1.6 AuthorizationKey,
+        # which may be any octets. The CSMS may change it (AuthorizationKey, BasicAuthPassword);
+        # the next connection uses the new one.
+        self.password: bytes | None = password.encode() if isinstance(password, str) else password
+        self.ssl_context = ssl_context
         self.boot_status: str | None = None
         # Set once BootNotification is accepted and the initial statuses are sent.
         self.ready = asyncio.Event()
@@ -209,7 +220,13 @@ class SimulatedStationBase(ChargePoint, Generic[R, TransactionId]):
             raise RuntimeError(f"{self.id} is already connected")
         self._closing = False
         self.ready.clear()
-        ws = await connect(self.url, subprotocols=[self.SUBPROTOCOL], compression=None)
+        ws = await connect(
+            self.url,
+            subprotocols=[self.SUBPROTOCOL],
+            compression=None,
+            additional_headers=self._authorization(),
+            ssl=self.ssl_context if self.url.startswith("wss:") else None,
+        )
         if ws.subprotocol != self.SUBPROTOCOL:
             await ws.close()
             raise ConnectionError(f"{self.url} did not agree to subprotocol {self.SUBPROTOCOL}")
@@ -228,6 +245,17 @@ class SimulatedStationBase(ChargePoint, Generic[R, TransactionId]):
         self._resume_timers()
         self.ready.set()
         self._log.info("%s: booted, %s available", self.id, self._outlets())
+
+    def _authorization(self) -> dict[str, str]:
+        if self.password is None:
+            return {}
+        credentials = base64.b64encode(self.id.encode() + b":" + self.password).decode()
+        return {"Authorization": f"Basic {credentials}"}
+
+    def take_password(self, password: bytes) -> None:
+        """A new Basic auth password from the CSMS: used from the next connection on."""
+        self.password = password
+        self._log.info("%s: took a new Basic auth password", self.id)
 
     async def run(self, reconnect_delay: float | None = None) -> None:
         """Connect, boot and serve until closed; with `reconnect_delay`, reconnect after every

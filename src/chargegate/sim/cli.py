@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import ssl
 import sys
 
 from chargegate.sim.fleet import run_fleet
@@ -113,12 +114,31 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--log-frames", action="store_true", help="log every OCPP frame sent and received"
     )
+    parser.add_argument(
+        "--password",
+        help=(
+            "HTTP Basic password every station presents (OCPP Security Profile 1, or 2 over"
+            " wss://); default: none"
+        ),
+    )
+    parser.add_argument(
+        "--ca-file",
+        metavar="PEM",
+        help="CA certificate(s) to trust for a wss:// URL (default: the system's)",
+    )
     parser.set_defaults(func=run)
 
 
 def build_script(args: argparse.Namespace) -> Script:
     """ValueError if an --answer makes no sense in the chosen OCPP version."""
     return Script(args.default_answer, dict(args.answer), version=args.ocpp)
+
+
+def _ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """For wss:// only: the system's trust store, or the --ca-file given."""
+    if not args.url.startswith("wss:"):
+        return None
+    return ssl.create_default_context(cafile=args.ca_file)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -157,6 +177,8 @@ async def run_async(args: argparse.Namespace, stop: asyncio.Event | None = None)
         ready_timeout=None,
         reconnect_delay=args.reconnect,
         ocpp=args.ocpp,
+        password=args.password,
+        ssl_context=_ssl_context(args),
     )
     try:
         if stop is None:

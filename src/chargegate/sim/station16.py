@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any, Unpack
 
 from ocpp.routing import on
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 DEFAULT_HEARTBEAT_INTERVAL = 60
 
 Status = enums.ChargePointStatus
+# Security whitepaper key holding the Basic auth password (hexadecimal); write-only.
+AUTHORIZATION_KEY = "AuthorizationKey"
 
 
 class SimulatedStation16(SimulatedStationBase[Reservation, int], ChargePoint):
@@ -459,6 +462,11 @@ class SimulatedStation16(SimulatedStationBase[Reservation, int], ChargePoint):
         self, key: str, value: str, call_unique_id: str, **_: Any
     ) -> call_result.ChangeConfiguration:
         status = self._answer(call_unique_id, enums.Action.change_configuration)
+        if key == AUTHORIZATION_KEY:
+            # Write-only and never stored in the configuration GetConfiguration reports.
+            if status == enums.ConfigurationStatus.accepted:
+                status = self._take_authorization_key(value)
+            return call_result.ChangeConfiguration(status=enums.ConfigurationStatus(status))
         if status == enums.ConfigurationStatus.accepted:
             status = self.configuration.check_change(key)
         if status in (
@@ -467,6 +475,14 @@ class SimulatedStation16(SimulatedStationBase[Reservation, int], ChargePoint):
         ):
             self.configuration.set(key, value)
         return call_result.ChangeConfiguration(status=enums.ConfigurationStatus(status))
+
+    def _take_authorization_key(self, value: str) -> str:
+        """1.6 security whitepaper: 16 to 20 bytes as hexadecimal digits; the bytes are the
+        password."""
+        if not re.fullmatch(r"(?:[0-9A-Fa-f]{2}){16,20}", value):
+            return enums.ConfigurationStatus.rejected
+        self.take_password(bytes.fromhex(value))
+        return enums.ConfigurationStatus.accepted
 
     @on(enums.Action.clear_cache)
     def on_clear_cache(self, call_unique_id: str, **_: Any) -> call_result.ClearCache:

@@ -656,8 +656,31 @@ class SimulatedStation201(SimulatedStationBase[Reservation201, str], ChargePoint
     ) -> call_result.SetVariables:
         status = self._answer(call_unique_id, Action.set_variables)
         forced = None if status == enums.SetVariableStatusEnumType.accepted else status
-        return call_result.SetVariables(
-            set_variable_result=self.device_model.set_variables(set_variable_data, forced)
+        results = []
+        for entry in set_variable_data:
+            if _is_basic_auth_password(entry):
+                results.append(self._take_basic_auth_password(entry, forced))
+            else:
+                results += self.device_model.set_variables([entry], forced)
+        return call_result.SetVariables(set_variable_result=results)
+
+    def _take_basic_auth_password(
+        self, entry: dict[str, Any], forced: str | None
+    ) -> datatypes.SetVariableResultType:
+        """SecurityCtrlr.BasicAuthPassword: write-only, a passwordString of 16 to 40
+        characters, used from the next connection on."""
+        value = entry["attribute_value"]
+        status = forced or (
+            enums.SetVariableStatusEnumType.accepted
+            if 16 <= len(value) <= 40
+            else enums.SetVariableStatusEnumType.rejected
+        )
+        if status == enums.SetVariableStatusEnumType.accepted:
+            self.take_password(value.encode())
+        return datatypes.SetVariableResultType(
+            attribute_status=enums.SetVariableStatusEnumType(status),
+            component=entry["component"],
+            variable=entry["variable"],
         )
 
     @on(Action.get_base_report)
@@ -764,3 +787,10 @@ class SimulatedStation201(SimulatedStationBase[Reservation201, str], ChargePoint
                     await self.send_meter_values(
                         tx.transaction_id, context=Context.trigger, trigger_reason=Trigger.trigger
                     )
+
+
+def _is_basic_auth_password(entry: dict[str, Any]) -> bool:
+    return (
+        entry.get("component", {}).get("name") == "SecurityCtrlr"
+        and entry.get("variable", {}).get("name") == "BasicAuthPassword"
+    )

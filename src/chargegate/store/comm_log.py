@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, delete, insert, select
 
 from chargegate import json_text
 from chargegate.domain.clock import utcnow
+from chargegate.domain.secret_configuration import MASK, mask_passwords, may_hold_password
 
 from .models import OcppMessage, table_of
 from .units import Executor, Units, atomic_alone, bulk
@@ -109,6 +110,8 @@ class CommunicationLog:
     ) -> None:
         """Log one frame. `action_of_call` maps open CALL ids to actions, to name the replies."""
         kind, unique_id, action, payload = parse_frame(raw)
+        if may_hold_password(raw):  # a station's Basic auth password is never kept
+            payload = {"raw": MASK} if kind == "UNPARSABLE" else mask_passwords(payload)
         if kind == "CALL" and unique_id is not None and action is not None:
             action_of_call[unique_id] = action
         elif unique_id is not None:
