@@ -24,6 +24,8 @@ REDIS_URL = os.environ.get("CHARGEGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/
 POSTGRES_URL = os.environ.get(
     "CHARGEGATE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
+# Seals secrets at rest on PostgreSQL in tests (a Fernet key: 32 url-safe base64 bytes).
+TEST_SECRET_KEY = "dGVzdC1rZXktZm9yLWNoYXJnZWdhdGUtdGVzdHMtMDE="
 # .ci/run sets this: there a missing service is a failure, never a skip.
 REQUIRE_SERVICES = os.environ.get("CHARGEGATE_REQUIRE_SERVICES") == "1"
 
@@ -116,6 +118,10 @@ def gateway_settings(database_url: str, public_url: str, **overrides: Any) -> Se
         # Tests connect stations by any id; tests/security/ prove the registered default.
         "ocpp_admission": "open",
     }
+    if not database_url.startswith("sqlite"):
+        # PostgreSQL has no database file to keep a key file beside (store/secrets.py): the
+        # nodes of a test share this key as a cluster's must; SQLite tests use the key file.
+        values["secret_key"] = TEST_SECRET_KEY
     values.update(overrides)
     return Settings(**values)
 

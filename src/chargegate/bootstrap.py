@@ -50,6 +50,7 @@ from chargegate.store.emsp_webhooks_sql import EmspWebhooksSql
 from chargegate.store.operator_key_store import SqlOperatorKeyStore
 from chargegate.store.party_store import SqlPartyStore
 from chargegate.store.remote_request_store import SqlRemoteRequestStore
+from chargegate.store.secrets import reseal_all, secret_box
 from chargegate.store.station_event_store import SqlStationEventStore
 from chargegate.store.station_mapping_store import SqlStationMappingStore
 from chargegate.store.units import Units
@@ -59,10 +60,12 @@ log = logging.getLogger(__name__)
 
 def build(settings: Settings, *, migrate: bool = True) -> Gateway:
     """Every component, wired and not yet started (nothing is connected before `start`)."""
+    box = secret_box(settings)
     engine = db.make_engine(
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
+        secrets=box,
     )
     sessions = db.make_sessionmaker(engine)
     units = Units(engine)
@@ -143,6 +146,7 @@ def build(settings: Settings, *, migrate: bool = True) -> Gateway:
     async def upgrade() -> None:
         if migrate:
             await db.upgrade_async(settings.database_url)
+        await reseal_all(sessions, box)
 
     async def start_workers() -> None:
         comm_log.start()
@@ -244,7 +248,7 @@ class AdminTools:
 async def admin_tools(settings: Settings) -> AsyncIterator[AdminTools]:
     """The database brought up to date, and the admin use cases over it."""
     await db.upgrade_async(settings.database_url)
-    engine = db.make_engine(settings.database_url)
+    engine = db.make_engine(settings.database_url, secrets=secret_box(settings))
     sessions = db.make_sessionmaker(engine)
     try:
         async with httpx.AsyncClient() as http:

@@ -80,6 +80,14 @@ class Settings(BaseSettings):
     # development mode: any station id is served and published, with a warning at every start.
     ocpp_admission: Literal["open", "registered"] = "registered"
 
+    # Secrets at rest (docs/security.md#secrets): tokens B, a CPO's tokens C and webhook
+    # secrets are sealed with Fernet under these comma-separated keys; the first seals, all
+    # open (put a new key in front to rotate). Unset: a key file, created 0600 on first start
+    # beside an SQLite database (else ./chargegate.key, with a warning: a cluster's nodes
+    # must share one key, so set this there). `secret_key_file` overrides where that file is.
+    secret_key: str | None = Field(None, repr=False)
+    secret_key_file: str | None = None
+
     heartbeat_interval: int = 300
     ws_per_message_deflate: bool = False
 
