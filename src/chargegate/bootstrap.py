@@ -26,6 +26,7 @@ from chargegate.delivery.client import PeerClient
 from chargegate.delivery.webhooks import WebhookWorker
 from chargegate.delivery.worker import DeliveryWorker
 from chargegate.gateway import EmspServices, Gateway
+from chargegate.limits.rates import PeerRates
 from chargegate.ocpi.emsp.registration import OcpiHandshake
 from chargegate.ocpi.emsp.sender import CommandSender
 from chargegate.ocpi.wire import OcpiWire
@@ -132,6 +133,7 @@ def build(settings: Settings, *, migrate: bool = True) -> Gateway:
         remote_commands=remote_commands,
         station_events=station_events,
         emsp=emsp,
+        rates=PeerRates(settings.rate_limit_per_second, settings.rate_limit_burst),
     )
 
     sweep = settings.sweep_interval

@@ -15,6 +15,7 @@ from starlette.requests import HTTPConnection
 from chargegate.cluster.health import redis_readiness
 from chargegate.cluster.local import LocalStationRouter
 from chargegate.cluster.redis_router import RedisStationRouter
+from chargegate.limits.rates import PeerRates
 from chargegate.service.commands import CommandService
 from chargegate.service.emsp.commands import EmspCommands
 from chargegate.service.emsp.events import EmspEvents
@@ -58,6 +59,7 @@ class Gateway:
     remote_commands: RemoteCommandService
     station_events: StationEvents
     emsp: EmspServices
+    rates: PeerRates  # requests per second per caller (limits/rates.py)
     # How what runs beside the requests (workers, sweepers, clients) starts and stops, each in
     # the order it runs. Kept as steps so this view does not depend on the adapters behind them.
     starts: list[Step] = field(default_factory=list)

@@ -37,6 +37,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from chargegate.app import create_app
+    from chargegate.http_server import server_config
 
     before, after = raise_open_file_limit()
     log.info(
@@ -50,12 +51,13 @@ def serve(args: argparse.Namespace) -> int:
         args.port,
     ) != ("127.0.0.1", 8080):
         settings.public_url = f"http://{args.host}:{args.port}"
-    uvicorn.run(
+    config = server_config(
         settle(create_app(settings)),
+        settings,
         host=args.host,
         port=args.port,
         log_level=args.log_level,
-        ws_per_message_deflate=settings.ws_per_message_deflate,
-        ws_ping_interval=None,  # OCPP heartbeats keep the line alive
     )
-    return 0
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1
