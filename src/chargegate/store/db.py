@@ -30,6 +30,7 @@ from .secret_box import SecretBox
 from .sqlite_driver import OneTripDBAPI
 
 log = logging.getLogger(__name__)
+_AIOSQLITE = logging.getLogger("aiosqlite")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -95,6 +96,9 @@ def _make_engine(
     url: str, ping_after_idle: float, pool_size: int, max_overflow: int
 ) -> AsyncEngine:
     if url.startswith("sqlite"):
+        # aiosqlite's DEBUG lines print every statement with its parameters: response_url
+        # references, and the bodies we send. No log line may carry those (docs/security.md).
+        _AIOSQLITE.setLevel(max(logging.INFO, _AIOSQLITE.level))
         database = sqlite_file(url)
         if database is not None:
             _private_file(database)
