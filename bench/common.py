@@ -463,6 +463,11 @@ def gateway_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
         "CHARGEGATE_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "CHARGEGATE_COMMAND_TIMEOUT": str(LONG_COMMAND_TIMEOUT),
         "CHARGEGATE_COMMAND_TIMEOUT_MARGIN": "10",
+        # Thousands of stations and one load generator on one address at full speed: the
+        # per-address cap and the per-peer rate (docs/security.md#limits) would measure
+        # themselves.
+        "CHARGEGATE_MAX_CONNECTIONS_PER_ADDRESS": "0",
+        "CHARGEGATE_RATE_LIMIT_PER_SECOND": "0",
         **extra,
     }
 
