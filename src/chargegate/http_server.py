@@ -43,6 +43,7 @@ def server_config(app: Any, settings: Settings, **options: Any) -> LimitedConfig
         app,
         guard=ConnectionGuard(settings.max_connections_per_address, total_connection_cap(settings)),
         header_timeout=settings.http_header_timeout,
+        body_timeout=settings.http_body_timeout,
         http=LimitedHttpToolsProtocol,
         ws=limited_websockets(AutoWebSocketsProtocol),  # type: ignore[arg-type]
         timeout_keep_alive=settings.http_keep_alive_timeout,

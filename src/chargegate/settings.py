@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     # Seconds a client has to send a request's headers, from connecting (or from the first
     # byte of a next request on a kept-alive connection); then the connection is closed.
     http_header_timeout: float = Field(10.0, gt=0)
+    # Seconds a request body may stop arriving while the gateway waits for the rest of it;
+    # then the connection is closed.
+    http_body_timeout: float = Field(30.0, gt=0)
     # Seconds a kept-alive connection may sit idle between requests (uvicorn's default).
     http_keep_alive_timeout: float = Field(5.0, gt=0)
     # Open connections (HTTP and station WebSockets) from one client address; 0: no cap. The

@@ -140,6 +140,20 @@ async def test_headers_not_finished_in_time_close_the_connection(limited: Limite
     assert answer.startswith(b"HTTP/1.1 200")
 
 
+async def test_a_body_that_stops_arriving_closes_the_connection(
+    limited: Limited, emsp: FakeEmsp
+) -> None:
+    gateway = await limited(http_body_timeout=0.3)
+    token_c = await registered(gateway, emsp)
+    head = (
+        f"POST {CPO_COMMANDS} HTTP/1.1\r\nHost: gateway\r\nAuthorization: Token {token_c}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    ).encode()
+    # Ten bytes of a hundred, then nothing: closed, unanswered.
+    assert await raw_exchange(port_of(gateway), head + b'{"respons') == b""
+    await until(lambda: guard(gateway).open == 0)
+
+
 async def test_connections_over_the_per_address_cap_are_refused_stations_included(
     limited: Limited,
 ) -> None:

@@ -5,7 +5,9 @@ uvicorn (0.55) arms its keep-alive timeout only after a response: a client that 
 never finishes its headers is held forever, and enough of them exhaust the open files so that
 neither OCPI requests nor stations get in. Here the headers must be complete
 `http_header_timeout` seconds after the connection opens (or after the first byte of a next
-request on a kept-alive one; the idle time before that is the keep-alive timeout's), and a
+request on a kept-alive one; the idle time before that is the keep-alive timeout's), a body
+that stops arriving for `http_body_timeout` seconds while the gateway waits for it closes the
+connection too (a body trickled a byte at a time holds a socket as long), and a
 connection over a cap is answered `503` with `Connection: close` before it costs more than its
 socket for a moment. The subclass of uvicorn's httptools protocol is private-ish API: pyproject
 bounds uvicorn and tests/test_library_internals.py checks what this relies on."""
@@ -92,11 +94,18 @@ class LimitedConfig(Config):
     """uvicorn's Config with what the protocols below read."""
 
     def __init__(
-        self, app: Any, *, guard: ConnectionGuard, header_timeout: float, **kwargs: Any
+        self,
+        app: Any,
+        *,
+        guard: ConnectionGuard,
+        header_timeout: float,
+        body_timeout: float,
+        **kwargs: Any,
     ) -> None:
         super().__init__(app, **kwargs)
         self.connection_guard = guard
         self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
 
 
 def _refusal(why: str) -> bytes:
@@ -114,6 +123,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._guard = limited.connection_guard
         self._header_timeout = limited.header_timeout
         self._header_deadline: asyncio.TimerHandle | None = None
+        self._body_timeout = limited.body_timeout
+        self._body_deadline: asyncio.TimerHandle | None = None
+        self._body_seen = 0.0
         self._refused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -135,11 +147,22 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._refused:
             return  # the request of a refused connection: read and dropped
         super().data_received(data)
+        if self._awaiting_body():
+            # Only a body that did not come whole with its headers is watched: the command
+            # POSTs, which do, arm no timer.
+            self._body_seen = self.loop.time()
+            if self._body_deadline is None:
+                self._body_deadline = self.loop.call_at(
+                    self._body_seen + self._body_timeout, self._body_stalled
+                )
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._refused:
             return
         self._disarm_header_deadline()
+        if self._body_deadline is not None:
+            self._body_deadline.cancel()
+            self._body_deadline = None
         self._guard.release(self.transport)
         super().connection_lost(exc)
 
@@ -161,6 +184,29 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._header_deadline is not None:
             self._header_deadline.cancel()
             self._header_deadline = None
+
+    def _awaiting_body(self) -> bool:
+        cycle = self.cycle
+        return (
+            cycle is not None
+            and cycle.more_body
+            and not cycle.response_complete
+            and not cycle.disconnected
+        )
+
+    def _body_stalled(self) -> None:
+        self._body_deadline = None
+        if not self._awaiting_body() or self.transport.is_closing():
+            return
+        now = self.loop.time()
+        due = self._body_seen + self._body_timeout
+        if self.flow.read_paused:  # the app is not reading: not the client's delay
+            due = now + self._body_timeout
+        if due > now:
+            self._body_deadline = self.loop.call_at(due, self._body_stalled)
+            return
+        log.debug("closed a connection whose request body stopped arriving")
+        self.transport.close()
 
     def _headers_too_late(self) -> None:
         self._header_deadline = None
