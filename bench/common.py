@@ -467,6 +467,11 @@ def gateway_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
         "CHARGEGATE_OUTBOUND_ALLOW": "127.0.0.0/8,localhost,::1",
         # Simulated fleets connect by any id (docs/security.md#development-mode).
         "CHARGEGATE_OCPP_ADMISSION": "open",
+        # Thousands of stations and one load generator on one address at full speed: the
+        # per-address cap and the per-peer rate (docs/security.md#limits) would measure
+        # themselves.
+        "CHARGEGATE_MAX_CONNECTIONS_PER_ADDRESS": "0",
+        "CHARGEGATE_RATE_LIMIT_PER_SECOND": "0",
         **extra,
     }
 

@@ -406,3 +406,71 @@ def test_ocpp_version_charge_point_internals(
         LINK,
         f"expected {ocpp_version!r}, got {getattr(cls, '_ocpp_version', None)!r}",
     )
+
+
+# uvicorn: limits/connections.py subclasses its httptools protocol (header deadline, connection
+# caps) and mixes a release of the connection's slot into its WebSocket protocol.
+
+CONNECTIONS = "limits/connections.py"
+
+
+def test_uvicorn_protocols_limits_connections_builds_on() -> None:
+    from uvicorn.config import Config
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
+
+    for method in (
+        "connection_made",
+        "connection_lost",
+        "data_received",
+        "on_message_begin",
+        "on_headers_complete",
+        "handle_websocket_upgrade",
+    ):
+        _require(
+            callable(getattr(HttpToolsProtocol, method, None)),
+            "uvicorn",
+            f"HttpToolsProtocol.{method}",
+            CONNECTIONS,
+            "a callback the limits hook into",
+        )
+    _require(
+        _parameters(HttpToolsProtocol.__init__)[:4]
+        == ["self", "config", "server_state", "app_state"],
+        "uvicorn",
+        "HttpToolsProtocol(config, server_state, app_state)",
+        CONNECTIONS,
+        f"its parameters are now {_parameters(HttpToolsProtocol.__init__)}",
+    )
+    # The upgrade hands the same transport to the WebSocket protocol, which releases it.
+    _require(
+        {"ws_protocol_class", "transport", "set_protocol", "connection_made"}
+        <= _names_used(HttpToolsProtocol.handle_websocket_upgrade),
+        "uvicorn",
+        "HttpToolsProtocol.handle_websocket_upgrade",
+        CONNECTIONS,
+        "no longer passes the transport on to ws_protocol_class",
+    )
+    _require(
+        AutoWebSocketsProtocol is not None
+        and callable(getattr(AutoWebSocketsProtocol, "connection_lost", None)),
+        "uvicorn",
+        "protocols.websockets.auto.AutoWebSocketsProtocol.connection_lost",
+        CONNECTIONS,
+        "the WebSocket protocol whose close releases a station's slot",
+    )
+
+    # A class given as `http` / `ws` is used as it is.
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        pass
+
+    config = Config(app, http=HttpToolsProtocol, ws=AutoWebSocketsProtocol)  # type: ignore[arg-type]
+    config.load()
+    _require(
+        config.http_protocol_class is HttpToolsProtocol
+        and config.ws_protocol_class is AutoWebSocketsProtocol,
+        "uvicorn",
+        "Config(http=<class>, ws=<class>)",
+        CONNECTIONS,
+        "a protocol class passed to Config is no longer the one it uses",
+    )

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import WebSocketRoute
 
-from chargegate import __version__, bootstrap
+from chargegate import __version__, bootstrap, redaction
 from chargegate.api import communication_log as api_communication_log
 from chargegate.api import emsp as api_emsp
 from chargegate.api import emsp_stream as api_emsp_stream
@@ -29,6 +29,7 @@ from chargegate.api import stations as api_stations
 from chargegate.api.errors import remote_command_error
 from chargegate.domain.emsp_commands import EmspRequestError
 from chargegate.gateway import gateway_of
+from chargegate.limits.body import BodyLimit
 from chargegate.ocpi import cdrs as ocpi_cdrs
 from chargegate.ocpi import commands as ocpi_commands
 from chargegate.ocpi import credentials as ocpi_credentials
@@ -77,6 +78,9 @@ def create_app(
         lifespan=lifespan,
     )
 
+    # Outermost: a body over the limit is refused before anything else reads it.
+    app.front = BodyLimit(app.front, settings.max_body_bytes)
+
     @app.exception_handler(OcpiError)
     async def _ocpi_error(request: Request, exc: OcpiError) -> Response:
         return error_response(exc)
@@ -101,7 +105,7 @@ def create_app(
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        log.exception("unhandled error on %s %s", request.method, redaction.path(request.url.path))
         return internal_error_response()
 
     app.include_router(ocpi_versions.router)

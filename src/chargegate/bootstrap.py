@@ -27,6 +27,7 @@ from chargegate.delivery.webhooks import WebhookWorker
 from chargegate.delivery.worker import DeliveryWorker
 from chargegate.egress import Egress, http_client
 from chargegate.gateway import EmspServices, Gateway
+from chargegate.limits.rates import PeerRates
 from chargegate.ocpi.emsp.registration import OcpiHandshake
 from chargegate.ocpi.emsp.sender import CommandSender
 from chargegate.ocpi.wire import OcpiWire
@@ -54,6 +55,7 @@ from chargegate.store.location_store import SqlLocationStore
 from chargegate.store.operator_key_store import SqlOperatorKeyStore
 from chargegate.store.party_store import SqlPartyStore
 from chargegate.store.remote_request_store import SqlRemoteRequestStore
+from chargegate.store.secrets import reseal_all, secret_box
 from chargegate.store.station_admission_store import SqlStationAdmissionStore
 from chargegate.store.station_event_store import SqlStationEventStore
 from chargegate.store.station_mapping_store import SqlStationMappingStore
@@ -64,10 +66,12 @@ log = logging.getLogger(__name__)
 
 def build(settings: Settings, *, migrate: bool = True) -> Gateway:
     """Every component, wired and not yet started (nothing is connected before `start`)."""
+    box = secret_box(settings)
     engine = db.make_engine(
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
+        secrets=box,
     )
     sessions = db.make_sessionmaker(engine)
     units = Units(engine)
@@ -144,6 +148,7 @@ def build(settings: Settings, *, migrate: bool = True) -> Gateway:
         admission=admission,
         emsp=emsp,
         locations=Locations(SqlLocationStore(sessions)),
+        rates=PeerRates(settings.rate_limit_per_second, settings.rate_limit_burst),
     )
 
     sweep = settings.sweep_interval
@@ -158,6 +163,7 @@ def build(settings: Settings, *, migrate: bool = True) -> Gateway:
     async def upgrade() -> None:
         if migrate:
             await db.upgrade_async(settings.database_url)
+        await reseal_all(sessions, box)
 
     async def start_workers() -> None:
         comm_log.start()
@@ -270,7 +276,7 @@ class AdminTools:
 async def admin_tools(settings: Settings) -> AsyncIterator[AdminTools]:
     """The database brought up to date, and the admin use cases over it."""
     await db.upgrade_async(settings.database_url)
-    engine = db.make_engine(settings.database_url)
+    engine = db.make_engine(settings.database_url, secrets=secret_box(settings))
     sessions = db.make_sessionmaker(engine)
     try:
         limits = httpx.Limits(max_connections=10)

@@ -94,6 +94,39 @@ class Settings(BaseSettings):
     tls_certfile: str | None = None
     tls_keyfile: str | None = None
 
+    # Limits (docs/security.md#limits). The largest request body the OCPI, operator and eMSP
+    # APIs take, in bytes (HTTP 413 beyond): 1 MiB holds a CDR of thousands of charging
+    # periods or a Location of hundreds of EVSEs.
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    # Seconds a client has to send a request's headers, from connecting (or from the first
+    # byte of a next request on a kept-alive connection); then the connection is closed.
+    http_header_timeout: float = Field(10.0, gt=0)
+    # Seconds a request body may stop arriving while the gateway waits for the rest of it;
+    # then the connection is closed.
+    http_body_timeout: float = Field(30.0, gt=0)
+    # Seconds a kept-alive connection may sit idle between requests (uvicorn's default).
+    http_keep_alive_timeout: float = Field(5.0, gt=0)
+    # Open connections (HTTP and station WebSockets) from one client address; 0: no cap. The
+    # stations of a site share one address behind its NAT, and behind a reverse proxy every
+    # connection comes from the proxy: raise it or set 0 there.
+    max_connections_per_address: int = Field(1000, ge=0)
+    # Open connections in total; 0: the open-file limit less a tenth (at least 100) kept for
+    # the database, logs and outgoing calls, so the process never runs out of files.
+    max_connections: int = Field(0, ge=0)
+    # Requests per second per OCPI party, eMSP-side peer and operator API key (a token bucket
+    # per node: a cluster of N nodes lets a peer make up to N times this); 0: no limit. HTTP
+    # 429 with Retry-After beyond. Hubs send bursts: `rate_limit_burst` requests at once.
+    rate_limit_per_second: float = Field(50.0, ge=0)
+    rate_limit_burst: int = Field(200, ge=1)
+
+    # Secrets at rest (docs/security.md#secrets): tokens B, a CPO's tokens C and webhook
+    # secrets are sealed with Fernet under these comma-separated keys; the first seals, all
+    # open (put a new key in front to rotate). Unset: a key file, created 0600 on first start
+    # beside an SQLite database (else ./chargegate.key, with a warning: a cluster's nodes
+    # must share one key, so set this there). `secret_key_file` overrides where that file is.
+    secret_key: str | None = Field(None, repr=False)
+    secret_key_file: str | None = None
+
     heartbeat_interval: int = 300
     ws_per_message_deflate: bool = False
 

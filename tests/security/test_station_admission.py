@@ -468,7 +468,9 @@ async def test_stations_connect_over_tls_with_basic_auth(
     gateway = Gateway(
         database_url, ocpp_admission="registered", tls_certfile=str(cert), tls_keyfile=str(key)
     )
-    gateway.server = LiveServer(gateway.app, gateway.sock, **tls_options(gateway.settings))
+    gateway.server = LiveServer(
+        gateway.app, gateway.sock, gateway.settings, **tls_options(gateway.settings)
+    )
     wss = gateway.ws_url.replace("ws://", "wss://")
     trust = ssl.create_default_context(cafile=str(cert))
     async with running(gateway):

@@ -11,6 +11,9 @@ from typing import Any, Protocol, TypeVar
 
 import uvicorn
 
+from chargegate.http_server import server_config
+from chargegate.settings import Settings
+
 
 class Startable(Protocol):
     async def start(self) -> Any: ...
@@ -41,21 +44,23 @@ def bound_socket() -> socket.socket:
 
 
 class LiveServer:
-    """uvicorn serving `app` on a socket bound before start, so the port is known up front."""
+    """uvicorn serving `app` on a socket bound before start, so the port is known up front;
+    with `settings`, configured as `chargegate serve` configures it (http_server.py)."""
 
-    def __init__(self, app: Any, sock: socket.socket | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        app: Any,
+        sock: socket.socket | None = None,
+        settings: Settings | None = None,
+        **options: Any,
+    ) -> None:
         """`options`: more uvicorn.Config settings (TLS files, for one)."""
         self.sock = sock or bound_socket()
         self.port = self.sock.getsockname()[1]
         scheme = "https" if options.get("ssl_certfile") else "http"
         self.base_url = f"{scheme}://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app,
-            log_level="warning",
-            lifespan="on",
-            ws_per_message_deflate=False,
-            ws_ping_interval=None,
-            **options,
+        config = server_config(
+            app, settings or Settings(), log_level="warning", lifespan="on", **options
         )
         self.server = uvicorn.Server(config)
         self._task: asyncio.Task[None] | None = None

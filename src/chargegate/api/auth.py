@@ -22,9 +22,14 @@ async def _key(
         key = value.strip() if scheme.lower() == "bearer" else None
     if not key:
         raise HTTPException(401, "an operator API key is required in the X-API-Key header")
-    found = await gateway_of(request).operator_keys.find(key)
+    gateway = gateway_of(request)
+    found = await gateway.operator_keys.find(key)
     if found is None:
         raise HTTPException(401, "unknown or revoked API key")
+    wait = gateway.rates.operator_keys.take(found.id)
+    if wait:
+        message, retry_after = gateway.rates.refusal(wait)
+        raise HTTPException(429, message, headers={"Retry-After": retry_after})
     return found
 
 

@@ -46,6 +46,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from chargegate.app import create_app
+    from chargegate.http_server import server_config
 
     before, after = raise_open_file_limit()
     log.info(
@@ -64,14 +65,14 @@ def serve(args: argparse.Namespace) -> int:
         tls or (args.host, args.port) != ("127.0.0.1", 8080)
     ):
         settings.public_url = f"{scheme}://{args.host}:{args.port}"
-    uvicorn.run(
+    config = server_config(
         settle(create_app(settings)),
+        settings,
         host=args.host,
         port=args.port,
         log_level=args.log_level,
-        ws_per_message_deflate=settings.ws_per_message_deflate,
-        ws_ping_interval=None,  # OCPP heartbeats keep the line alive
-        ssl_certfile=tls.get("ssl_certfile"),
-        ssl_keyfile=tls.get("ssl_keyfile"),
+        **tls,
     )
-    return 0
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1

@@ -19,6 +19,7 @@ from datetime import timedelta
 
 import httpx
 
+from chargegate import redaction
 from chargegate.delivery.backoff import retry_delay
 from chargegate.domain import emsp_commands as ec
 from chargegate.domain.clock import utcnow
@@ -136,7 +137,7 @@ class WebhookWorker:
         )
         log.warning(
             "webhook %s: event after %d failed (attempt %d), retry in %.1fs: %s",
-            hook.url,
+            redaction.url(hook.url),
             cursor,
             attempts,
             delay,

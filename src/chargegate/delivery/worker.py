@@ -12,6 +12,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from chargegate import redaction
 from chargegate.domain.clock import as_utc, utcnow
 from chargegate.ocpi.outgoing import request_headers
 from chargegate.settings import Settings
@@ -207,7 +208,7 @@ class DeliveryWorker:
                 "giving up on %s %s to %s after %d attempts: %s",
                 row.kind,
                 row.id,
-                row.url,
+                redaction.url(row.url),
                 attempts,
                 error,
             )
@@ -216,7 +217,7 @@ class DeliveryWorker:
                 "%s %s to %s failed (attempt %d), retry in %.1fs: %s",
                 row.kind,
                 row.id,
-                row.url,
+                redaction.url(row.url),
                 attempts,
                 delay,
                 error,

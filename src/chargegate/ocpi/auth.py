@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from chargegate.gateway import gateway_of
 from chargegate.service.parties import Caller
 
-from .envelope import Unauthorized
+from .envelope import TooManyRequests, Unauthorized
 from .tokens import candidates_from_header
 
 
@@ -20,9 +20,13 @@ async def _caller(request: Request) -> Caller:
     candidates = candidates_from_header(header)
     if not candidates:
         raise Unauthorized("Authorization header must be 'Token <token>'")
-    caller = await gateway_of(request).parties.by_token(candidates)
+    gateway = gateway_of(request)
+    caller = await gateway.parties.by_token(candidates)
     if caller is None:
         raise Unauthorized("unknown token")
+    wait = gateway.rates.parties.take(caller.party.id)
+    if wait:
+        raise TooManyRequests(*gateway.rates.refusal(wait))
     return caller
 
 

@@ -63,7 +63,7 @@ class LanedApp(FastAPI):
     def __init__(self, *, command_lane: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         routed = super().__call__
-        self.front = OcpiRequestIds(CommandLane(routed, self) if command_lane else routed)
+        self.front: ASGIApp = OcpiRequestIds(CommandLane(routed, self) if command_lane else routed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

@@ -41,6 +41,15 @@ class Unauthorized(OcpiError):
         super().__init__(status.CLIENT_ERROR, message, http_status=401)
 
 
+class TooManyRequests(OcpiError):
+    """A caller over its request rate (limits/rates.py): HTTP 429 with Retry-After."""
+
+    def __init__(self, message: str, retry_after: str) -> None:
+        super().__init__(
+            status.CLIENT_ERROR, message, http_status=429, headers={"Retry-After": retry_after}
+        )
+
+
 class NotRegistered(OcpiError):
     """Credentials PUT/DELETE before registration, or POST after it: HTTP 405 (credentials)."""
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
+import stat
 import time
 import weakref
 from pathlib import Path
@@ -10,7 +14,7 @@ from typing import Any, TypeAlias
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -21,7 +25,12 @@ from sqlalchemy.ext.asyncio import (
 
 from chargegate import json_text
 
+from . import secret_column
+from .secret_box import SecretBox
 from .sqlite_driver import OneTripDBAPI
+
+log = logging.getLogger(__name__)
+_AIOSQLITE = logging.getLogger("aiosqlite")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -34,14 +43,65 @@ PING_AFTER_IDLE = 10.0
 _PING_AFTER_IDLE_OF: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file of an SQLite URL; None for an in-memory one or another engine."""
+    if not url.startswith("sqlite"):
+        return None
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _private_file(path: Path) -> None:
+    """The database file created 0600 before SQLite creates it with the umask's mode (0644
+    as a rule); SQLite gives its -wal and -shm files the database file's mode. An existing
+    file open to every user loses that access, with a warning; one open to its group only is
+    left so (a backup group is a choice) and warned about."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        return
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # no such directory, say: SQLite's own error says it better
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o007:
+        with contextlib.suppress(OSError):
+            os.chmod(path, mode & ~0o007)
+        log.warning(
+            "database %s was readable by every user (mode %o): now %o", path, mode, mode & ~0o007
+        )
+    elif mode & 0o070:
+        log.warning("database %s is readable by its group (mode %o)", path, mode)
+
+
 def make_engine(
     url: str,
     ping_after_idle: float = PING_AFTER_IDLE,
     pool_size: int = 40,
     max_overflow: int = 0,
+    secrets: SecretBox | None = None,
 ) -> AsyncEngine:
-    """`pool_size` and `max_overflow` apply to PostgreSQL; SQLite has one connection."""
+    """`pool_size` and `max_overflow` apply to PostgreSQL; SQLite has one connection.
+    `secrets` seals and opens the Secret columns (store/secret_column.py); an engine without
+    one cannot write them."""
+    engine = _make_engine(url, ping_after_idle, pool_size, max_overflow)
+    if secrets is not None:
+        secret_column.attach(engine.dialect, secrets)
+    return engine
+
+
+def _make_engine(
+    url: str, ping_after_idle: float, pool_size: int, max_overflow: int
+) -> AsyncEngine:
     if url.startswith("sqlite"):
+        # aiosqlite's DEBUG lines print every statement with its parameters: response_url
+        # references, and the bodies we send. No log line may carry those (docs/security.md).
+        _AIOSQLITE.setLevel(max(logging.INFO, _AIOSQLITE.level))
+        database = sqlite_file(url)
+        if database is not None:
+            _private_file(database)
         engine = create_async_engine(
             url,
             # The units' writer uses the connection on the loop's thread (store/units.py),

@@ -82,9 +82,16 @@ class EmspWebhooksSql:
         next_attempt_at: datetime,
     ) -> None:
         async with self._sessions.begin() as s:
+            # Only if the webhook was not set anew meanwhile (a new secret, a new cursor). The
+            # secret is sealed with a fresh IV each time, so it is compared opened, here.
+            hook = await s.scalar(
+                select(EmspWebhook).where(EmspWebhook.id == webhook.id).with_for_update()
+            )
+            if hook is None or hook.secret != webhook.secret:
+                return
             await s.execute(
                 update(EmspWebhook)
-                .where(EmspWebhook.id == webhook.id, EmspWebhook.secret == webhook.secret)
+                .where(EmspWebhook.id == webhook.id)
                 .values(
                     cursor=cursor,
                     lease_until=None,

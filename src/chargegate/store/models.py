@@ -23,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from .secret_column import Secret
+
 # BigInteger ids autoincrement on PostgreSQL; SQLite only autoincrements INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -56,8 +58,8 @@ class Party(Base):
     # sha256 of the tokens we issued; the tokens themselves are never stored.
     token_a_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     token_c_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
-    # The peer's token B, which we present when we call the peer (encrypted when a key is set).
-    token_b: Mapped[str | None] = mapped_column(String(255))
+    # The peer's token B, which we present when we call the peer: sealed at rest.
+    token_b: Mapped[str | None] = mapped_column(Secret)
     versions_url: Mapped[str | None] = mapped_column(String(255))
     ocpi_version: Mapped[str | None] = mapped_column(String(8))
     endpoints: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -345,8 +347,8 @@ class EmspPeer(Base):
     profile: Mapped[str | None] = mapped_column(String(20))
     # sha256 of token B, which we issued and the peer presents; never the token itself.
     token_b_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
-    # The peer's token C, which we present when we call it (encrypted when a key is set).
-    token_c: Mapped[str | None] = mapped_column(String(255))
+    # The peer's token C, which we present when we call it: sealed at rest.
+    token_c: Mapped[str | None] = mapped_column(Secret)
     # 2.2.1 peers that refuse Base64 tokens (spec NOTE: many do); found during the handshake.
     plain_token: Mapped[bool] = mapped_column(Boolean, default=False)
     versions_url: Mapped[str] = mapped_column(String(255))
@@ -458,7 +460,7 @@ class EmspWebhook(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     api_key_id: Mapped[int] = mapped_column(ForeignKey("operator_keys.id"), unique=True)
     url: Mapped[str] = mapped_column(String(512))
-    secret: Mapped[str] = mapped_column(String(255))
+    secret: Mapped[str] = mapped_column(Secret)  # signs the webhook's POSTs: sealed at rest
     cursor: Mapped[int] = mapped_column(BigInteger, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]

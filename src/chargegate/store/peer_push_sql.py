@@ -21,7 +21,10 @@ connectors = table_of(Connector)
 sessions = table_of(ChargingSession)
 cdrs = table_of(Cdr)
 
-_PARTY = select(parties).where(parties.c.id == bindparam("party_id"))
+# Not token_b: a push never needs it here, and opening it is a decryption per push.
+_PARTY = select(*(c for c in parties.c if c.name != "token_b")).where(
+    parties.c.id == bindparam("party_id")
+)
 _STATION = select(stations).where(stations.c.id == bindparam("station_id"))
 _CONNECTORS = select(connectors).where(connectors.c.station_id == bindparam("station_id"))
 _CDR_OF_SESSION = select(cdrs.c.id).where(cdrs.c.session_pk == bindparam("session_pk"))

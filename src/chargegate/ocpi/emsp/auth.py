@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from chargegate.gateway import gateway_of
 from chargegate.service.emsp.records import Peer as EmspPeer
 
-from ..envelope import Unauthorized
+from ..envelope import TooManyRequests, Unauthorized
 from ..tokens import candidates_from_header
 
 
@@ -20,9 +20,13 @@ async def _peer(request: Request) -> EmspPeer:
     candidates = candidates_from_header(header)
     if not candidates:
         raise Unauthorized("Authorization header must be 'Token <token>'")
-    peer: EmspPeer | None = await gateway_of(request).emsp.peers.by_token(candidates)
+    gateway = gateway_of(request)
+    peer: EmspPeer | None = await gateway.emsp.peers.by_token(candidates)
     if peer is None:
         raise Unauthorized("unknown token")
+    wait = gateway.rates.peers.take(peer.id)
+    if wait:
+        raise TooManyRequests(*gateway.rates.refusal(wait))
     return peer
 
 
