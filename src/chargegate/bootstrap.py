@@ -71,7 +71,11 @@ def build(settings: Settings, *, migrate: bool = True) -> Gateway:
     )
     redis, router, cap = _cluster(settings)
     wire = OcpiWire(settings)
-    comm_log = CommunicationLog(units, retention_days=settings.comm_log_retention_days)
+    comm_log = CommunicationLog(
+        units,
+        retention_days=settings.comm_log_retention_days,
+        station_bytes_per_minute=settings.comm_log_station_bytes_per_minute,
+    )
     peer_client = PeerClient()
     delivery = DeliveryWorker(settings, sessions, peer_client, units)
     parties = PartyService(SqlPartyStore(sessions))

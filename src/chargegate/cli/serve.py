@@ -57,5 +57,6 @@ def serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         ws_per_message_deflate=settings.ws_per_message_deflate,
         ws_ping_interval=None,  # OCPP heartbeats keep the line alive
+        ws_max_size=settings.ocpp_max_frame_bytes,  # closed with 1009 before it is read whole
     )
     return 0
