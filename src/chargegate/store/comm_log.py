@@ -60,7 +60,7 @@ def parse_frame(raw: str) -> tuple[str, str | None, str | None, Any]:
         msg = json_text.loads(raw)
         kind = MESSAGE_TYPES.get(msg[0], "UNKNOWN")
         unique_id = str(msg[1])
-    except (ValueError, TypeError, IndexError, KeyError):
+    except (ValueError, TypeError, IndexError, KeyError, RecursionError):
         return "UNPARSABLE", None, None, {"raw": raw[:4000]}
     if kind == "CALL" and len(msg) >= 4:
         return kind, unique_id, str(msg[2]), msg[3]
