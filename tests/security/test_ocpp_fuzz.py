@@ -1,6 +1,6 @@
-"""Random OCPP-J frames (hypothesis), OCPP 1.6 and 2.0.1, on one connection: none is answered
-InternalError, none breaks the connection, and after each the gateway answers a
-BootNotification. CHARGEGATE_FUZZ_EXAMPLES sets the examples per version (200 by default, as
+"""Random OCPP-J frames (hypothesis), OCPP 1.6 and 2.0.1, on one connection: a CALL gets one
+answer to its id, a reply none, anything else one CALLERROR; none is InternalError, none breaks
+the connection, and after each the gateway answers a BootNotification. CHARGEGATE_FUZZ_EXAMPLES sets the examples per version (200 by default, as
 CI runs it); the terminal summary prints how many ran."""
 
 from __future__ import annotations
@@ -63,13 +63,18 @@ VALID: list[tuple[str, dict[str, Any]]] = [
 ]
 ACTIONS = sorted({action for action, _ in VALID} | {"Heartbeat", "FlyToTheMoon", "Reset"})
 
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**80), max_value=2**80)
-    | st.floats(allow_nan=False)
-    | st.text(max_size=30)
-    | st.sampled_from(["NaN", "yesterday", NOW, "", "Accepted", "-1"])
+# Values at the edges first: what a handler could trip over (out of 32 bits, negative ids,
+# dates and numbers in strings) is drawn as often as arbitrary values.
+edges = st.sampled_from(
+    [-1, 0, 65, 2**31, 2**40, 2**70, -(2**70), 1e300, "NaN", "1e300", "yesterday", NOW, "", "-1"]
+)
+scalars = st.one_of(
+    edges,
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**80), max_value=2**80),
+    st.floats(allow_nan=False),
+    st.text(max_size=30),
 )
 json_values = st.recursive(
     scalars,
@@ -96,6 +101,7 @@ def broken_payload_calls(draw: st.DrawFn) -> str:
 
 
 frames = st.one_of(
+    broken_payload_calls(),
     st.text(max_size=200),  # mostly not JSON
     json_values.map(json.dumps),  # JSON, mostly not a frame
     st.tuples(
@@ -104,8 +110,23 @@ frames = st.one_of(
         st.sampled_from(ACTIONS) | st.text(max_size=20),
         json_values,
     ).map(lambda parts: json.dumps(list(parts))),
-    broken_payload_calls(),
 )
+
+
+def answers_expected(frame: str) -> tuple[int, str | None]:
+    """(how many answers the frame must get, the id they go to if known): a CALL one, a reply
+    none, anything else one CALLERROR (to its id, or to "-1", which is not checked here)."""
+    try:
+        message = json.loads(frame)
+    except (ValueError, RecursionError):
+        return 1, None
+    if not isinstance(message, list) or len(message) < 2:
+        return 1, None
+    kind, unique_id = message[0], message[1]
+    readable = isinstance(unique_id, str) and 0 < len(unique_id) <= 36
+    if type(kind) is int and kind in (3, 4) and readable:
+        return 0, None
+    return 1, unique_id if readable else None
 
 
 @pytest.fixture(params=VERSIONS)
@@ -130,13 +151,18 @@ async def fuzzed(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(frame=frames)
-async def test_random_frames_are_never_internal_errors(
+async def test_random_frames_are_answered_as_ocpp_j_says_never_internal_error(
     fuzzed: tuple[ClientConnection, str], frame: str
 ) -> None:
     ws, subprotocol = fuzzed
     count_cases(f"ocpp frames: hypothesis ({subprotocol})", 1)
     await ws.send(frame)
-    for answer in await probe(ws, subprotocol):
+    answers = await probe(ws, subprotocol)
+    expected, unique_id = answers_expected(frame)
+    assert len(answers) == expected, (frame, answers)
+    for answer in answers:
         assert answer[0] in (3, 4), answer
         if answer[0] == 4:
             assert answer[2] != "InternalError", (frame, answer)
+        if unique_id is not None:
+            assert answer[1] == unique_id, (frame, answer)
