@@ -463,6 +463,11 @@ def gateway_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
         "CHARGEGATE_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "CHARGEGATE_COMMAND_TIMEOUT": str(LONG_COMMAND_TIMEOUT),
         "CHARGEGATE_COMMAND_TIMEOUT_MARGIN": "10",
+        # A benchmark station carries many real stations' load: the per-station frame rate and
+        # communication-log caps (docs/security.md#ocpp-j-robustness) would measure the caps.
+        "CHARGEGATE_OCPP_MAX_FRAMES_PER_SECOND": "1000000",
+        "CHARGEGATE_OCPP_FRAME_BURST": "1000000",
+        "CHARGEGATE_COMM_LOG_STATION_BYTES_PER_MINUTE": "0",
         **extra,
     }
 

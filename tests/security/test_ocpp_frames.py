@@ -10,8 +10,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from starlette.websockets import WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
+
+from chargegate.ocpp.connection import FrameLimits, LoggedConnection
+from chargegate.store.comm_log import CommunicationLog
 
 from ..conftest import Gateway
 from ..support.operator import OperatorClient
@@ -497,3 +501,40 @@ async def _still_served(gateway: Gateway, subprotocol: str, station_id: str = "F
         assert await probe(ws, subprotocol) == []
     finally:
         await ws.close()
+
+
+class _QueuedSocket:
+    """Just what LoggedConnection uses of a Starlette WebSocket: frames queued by the test."""
+
+    def __init__(self) -> None:
+        self.incoming: list[str] = []
+        self.closed: tuple[int, str] | None = None
+
+    async def receive(self) -> dict[str, Any]:
+        return {"type": "websocket.receive", "text": self.incoming.pop(0)}
+
+    async def send_text(self, raw: str) -> None:
+        pass
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closed = (code, reason)
+
+
+async def test_answers_to_our_own_calls_do_not_count_against_the_frame_rate() -> None:
+    """We set their pace (one call in flight per station): a station answering many operator
+    commands is not flooding. An unsolicited reply counts."""
+    count_cases("ocpp frames: hand-written", 1)
+    socket = _QueuedSocket()
+    # Counted, 50 frames would be throttled at once and closed within a tenth of a second.
+    limits = FrameLimits(frames_per_second=20, frame_burst=1, throttle_close_seconds=0.05)
+    connection = LoggedConnection(socket, "CP-RATE", CommunicationLog(None), limits)  # type: ignore[arg-type]
+    for n in range(50):
+        await connection.send(json.dumps([2, f"ours-{n}", "Reset", {"type": "Soft"}]))
+        socket.incoming.append(json.dumps([3, f"ours-{n}", {"status": "Accepted"}]))
+        assert (await connection.recv()).startswith("[3,")
+    assert socket.closed is None
+    socket.incoming += [f'[3,"nobody-{n}",{{}}]' for n in range(20)]
+    with pytest.raises(WebSocketDisconnect):
+        for _ in range(20):
+            await connection.recv()
+    assert socket.closed is not None and socket.closed[0] == 1008

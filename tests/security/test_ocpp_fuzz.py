@@ -1,7 +1,8 @@
 """Random OCPP-J frames (hypothesis), OCPP 1.6 and 2.0.1, on one connection: a CALL gets one
 answer to its id, a reply none, anything else one CALLERROR; none is InternalError, none breaks
-the connection, and after each the gateway answers a BootNotification. CHARGEGATE_FUZZ_EXAMPLES sets the examples per version (200 by default, as
-CI runs it); the terminal summary prints how many ran."""
+the connection, and after each the gateway answers a BootNotification.
+CHARGEGATE_FUZZ_EXAMPLES sets the examples per version (200 by default, as CI runs it); the
+terminal summary prints how many ran."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass
 
@@ -15,6 +16,9 @@ from chargegate.settings import Settings
 from chargegate.store.comm_log import CommunicationLog
 
 log = logging.getLogger(__name__)
+
+# The unique id at the start of a CALLRESULT or CALLERROR.
+_REPLY_START = re.compile(r'\s*\[\s*[34]\s*,\s*"([^"\\]{1,36})"')
 
 # RFC 6455 close codes.
 UNSUPPORTED_DATA = 1003
@@ -101,7 +105,7 @@ class LoggedConnection:
             await self._refuse(
                 MESSAGE_TOO_BIG, f"frame larger than {self._limits.max_frame_bytes} bytes"
             )
-        elif not await self._rate.admit():
+        elif not self._answers_our_call(raw) and not await self._rate.admit():
             await self._refuse(
                 POLICY_VIOLATION,
                 f"more than {self._limits.frames_per_second:g} frames a second for "
@@ -110,6 +114,12 @@ class LoggedConnection:
         assert raw is not None
         self._log.record(self._station_id, "IN", raw, self._action_of_call)
         return raw
+
+    def _answers_our_call(self, raw: str) -> bool:
+        """A CALLRESULT or CALLERROR to a call still open: we set that pace (one call in flight
+        per station), so it does not count against the station's rate."""
+        reply = _REPLY_START.match(raw)
+        return reply is not None and reply.group(1) in self._action_of_call
 
     def _too_big(self, raw: str) -> bool:
         limit = self._limits.max_frame_bytes

@@ -41,6 +41,8 @@ _PRUNE = (
 PRUNE_BATCH = 5000
 # Seconds between retention runs.
 PRUNE_EVERY = 60.0
+# Open calls remembered per connection to name their replies: OCPP has one in flight each way.
+MAX_OPEN_CALLS = 64
 
 
 @dataclass(slots=True)
@@ -159,14 +161,19 @@ class CommunicationLog:
     def record(
         self, station_id: str, direction: str, raw: str, action_of_call: dict[str, str]
     ) -> None:
-        """Log one frame. `action_of_call` maps open CALL ids to actions, to name the replies."""
-        if self._budget is not None and not self._budget.take(station_id, len(raw)):
-            return
+        """Log one frame. `action_of_call` maps open CALL ids to actions, to name the replies
+        (and, in ocpp/connection.py, to tell replies to our calls from unsolicited frames)."""
         kind, unique_id, action, payload = parse_frame(raw)
         if kind == "CALL" and unique_id is not None and action is not None:
+            if len(action_of_call) >= MAX_OPEN_CALLS:
+                # Calls never answered (a station's CALL with an unreadable id is answered to
+                # "-1"): the oldest goes, so a station cannot grow the table.
+                del action_of_call[next(iter(action_of_call))]
             action_of_call[unique_id] = action
         elif unique_id is not None:
             action = action_of_call.pop(unique_id, None)
+        if self._budget is not None and not self._budget.take(station_id, len(raw)):
+            return
         self._frames.append(
             Frame(station_id, direction, kind, action, unique_id, payload, utcnow())
         )
