@@ -477,7 +477,7 @@ async def test_a_station_over_its_frame_rate_is_slowed_then_closed_with_1008(
 
 
 async def test_the_communication_log_keeps_a_station_to_its_bytes_per_minute(
-    database_url: str,
+    database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     count_cases("ocpp frames: hand-written", 1)
     async with running(Gateway(database_url, comm_log_station_bytes_per_minute=4000)) as gateway:
@@ -493,6 +493,8 @@ async def test_the_communication_log_keeps_a_station_to_its_bytes_per_minute(
         listed = (await operator.get("/communication_log", station="FUZZ-LOG", limit=500)).json()
         # 80 frames of about 300 bytes a pair went by; 4,000 bytes hold a dozen pairs.
         assert 0 < listed["total"] <= 30, listed["total"]
+    reached = [r for r in caplog.records if "reached 4000 bytes this minute" in r.getMessage()]
+    assert len(reached) == 1  # one line says so, not one per frame left out
 
 
 async def _still_served(gateway: Gateway, subprotocol: str, station_id: str = "FUZZ-1") -> None:
