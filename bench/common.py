@@ -472,6 +472,11 @@ def gateway_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
         # themselves.
         "CHARGEGATE_MAX_CONNECTIONS_PER_ADDRESS": "0",
         "CHARGEGATE_RATE_LIMIT_PER_SECOND": "0",
+        # A benchmark station carries many real stations' load: the per-station frame rate and
+        # communication-log caps (docs/security.md#ocpp-j-robustness) would measure the caps.
+        "CHARGEGATE_OCPP_MAX_FRAMES_PER_SECOND": "1000000",
+        "CHARGEGATE_OCPP_FRAME_BURST": "1000000",
+        "CHARGEGATE_COMM_LOG_STATION_BYTES_PER_MINUTE": "0",
         **extra,
     }
 

@@ -367,6 +367,30 @@ def test_ocpp_charge_point_internals() -> None:
     )
 
 
+def test_ocpp_handle_call_answers_a_parsed_call() -> None:
+    """ocpp/link.py's route_message reads frames itself (ocpp/frames.py) and hands each CALL
+    to the library's `_handle_call`, which validates it, runs the handler, sends a handler's
+    OCPPError as its CALLERROR and raises the validation's."""
+    handle = getattr(ChargePoint, "_handle_call", None)
+    _require(
+        handle is not None
+        and inspect.iscoroutinefunction(handle)
+        and _parameters(handle) == ["self", "msg"]
+        and {"route_map", "validate_payload", "create_call_error", "_send"} <= _names_used(handle),
+        "ocpp",
+        "ChargePoint._handle_call(msg) validating, calling the handler and answering",
+        "ocpp/link.py (route_message)",
+        "the coroutine that answers one parsed Call",
+    )
+    _require(
+        "route_map" in ChargePoint.__init__.__code__.co_names,
+        "ocpp",
+        "ChargePoint.route_map (action -> handlers)",
+        "ocpp/link.py (an action without a handler is NotSupported or NotImplemented)",
+        "set in ChargePoint.__init__",
+    )
+
+
 @pytest.mark.parametrize(
     ("cls", "call_result", "ocpp_version"),
     [

@@ -79,7 +79,11 @@ def build(settings: Settings, *, migrate: bool = True) -> Gateway:
     http = http_client(egress, httpx.Limits(max_connections=200, max_keepalive_connections=100))
     redis, router, cap = _cluster(settings)
     wire = OcpiWire(settings)
-    comm_log = CommunicationLog(units, retention_days=settings.comm_log_retention_days)
+    comm_log = CommunicationLog(
+        units,
+        retention_days=settings.comm_log_retention_days,
+        station_bytes_per_minute=settings.comm_log_station_bytes_per_minute,
+    )
     peer_client = PeerClient(egress)
     delivery = DeliveryWorker(settings, sessions, peer_client, units)
     parties = PartyService(SqlPartyStore(sessions))

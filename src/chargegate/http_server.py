@@ -39,6 +39,8 @@ def server_config(app: Any, settings: Settings, **options: Any) -> LimitedConfig
     assert AutoWebSocketsProtocol is not None  # uvicorn[standard] brings websockets
     options.setdefault("ws_ping_interval", None)  # OCPP heartbeats keep the line alive
     options.setdefault("ws_per_message_deflate", settings.ws_per_message_deflate)
+    # A frame past the OCPP cap is closed with 1009 before it is read whole.
+    options.setdefault("ws_max_size", settings.ocpp_max_frame_bytes)
     config = LimitedConfig(
         app,
         guard=ConnectionGuard(settings.max_connections_per_address, total_connection_cap(settings)),

@@ -128,6 +128,27 @@ class Settings(BaseSettings):
     secret_key_file: str | None = None
 
     heartbeat_interval: int = 300
+
+    # OCPP-J limits per station connection (docs/security.md#ocpp-j-robustness).
+    # Largest frame in bytes (UTF-8), closed with 1009 beyond: a 1.6 GetConfiguration answer or a
+    # 2.0.1 NotifyReport page with long values and certificates runs to tens of KB; 256 KiB
+    # leaves room for those and bounds what one frame can cost. uvicorn's ws_max_size is set to
+    # the same value by `serve`.
+    ocpp_max_frame_bytes: int = Field(262144, ge=1024)
+    # Frames a second a station may send after a burst of `ocpp_frame_burst` (a token bucket);
+    # beyond it its frames are read more slowly, and a station over the rate for
+    # `ocpp_throttle_close_seconds` without a pause is closed with 1008. A real station sends a
+    # frame every few seconds; a backlog of offline MeterValues after a reconnect, hundreds.
+    ocpp_max_frames_per_second: float = Field(20.0, gt=0)
+    ocpp_frame_burst: int = Field(200, ge=1)
+    ocpp_throttle_close_seconds: float = Field(300.0, gt=0)
+    # Connector and EVSE ids a station may report: 0 (the station itself) to this; anything
+    # else is a PropertyConstraintViolation and nothing is stored.
+    ocpp_max_connectors: int = Field(64, ge=1)
+    # Bytes of frames (both directions) one station may write into the communication log per
+    # minute; beyond it frames are counted, not stored, and one log line says so. 1 MiB is
+    # minutes of a busy station's ordinary traffic.
+    comm_log_station_bytes_per_minute: int = Field(1048576, ge=0)
     ws_per_message_deflate: bool = False
 
     @field_validator("outbound_allow")

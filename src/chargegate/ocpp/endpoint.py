@@ -11,7 +11,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from chargegate.gateway import gateway_of
 from chargegate.service.station_admission import Admission, Refusal
 
-from .connection import LoggedConnection
+from .connection import FrameLimits, LoggedConnection
 from .v16 import StationHandler16
 from .v201 import StationHandler201
 
@@ -57,9 +57,14 @@ async def ocpp_websocket(websocket: WebSocket) -> None:
         log.info("station %s offered no subprotocol; assuming ocpp1.6", station_id)
     await websocket.accept(subprotocol=subprotocol)
     handler_class = SUBPROTOCOLS[subprotocol or "ocpp1.6"]
-    connection = LoggedConnection(websocket, station_id, gateway.comm_log)
+    settings = gateway.settings
+    connection = LoggedConnection(websocket, station_id, gateway.comm_log, FrameLimits.of(settings))
     handler = handler_class(
-        station_id, connection, gateway.station_events, gateway.settings.heartbeat_interval
+        station_id,
+        connection,
+        gateway.station_events,
+        settings.heartbeat_interval,
+        settings.ocpp_max_connectors,
     )
     await gateway.station_events.connected(station_id, handler.ocpp_version)
     await gateway.router.attach(station_id, handler)

@@ -17,7 +17,13 @@ from decimal import Decimal
 from types import ModuleType
 from typing import Any
 
-from ocpp.exceptions import OCPPError
+from ocpp.exceptions import (
+    NotImplementedError,
+    NotSupportedError,
+    OCPPError,
+    PropertyConstraintViolationError,
+    UnknownCallErrorCodeError,
+)
 from ocpp.messages import Call, MessageType, validate_payload
 
 from chargegate import json_text
@@ -26,6 +32,7 @@ from chargegate.domain.station_calls import Outcome, StationReply, StationReques
 from chargegate.service.station_events import StationEvents
 
 from .connection import LoggedConnection
+from .frames import RefusedFrame, call_error_text, in_dialect, read_frame
 from .payload_case import from_wire, to_wire
 
 log = logging.getLogger(__name__)
@@ -91,6 +98,11 @@ class StationLinkMixin:
     (a module with `to_call(request)` and `to_reply(result, unique_id)`)."""
 
     table: ModuleType
+    # The actions this OCPP version defines: one without a handler here is NotSupported, any
+    # other NotImplemented (OCPP-J 1.6 §4.2.3, 2.0.1 part 4 §4.3).
+    known_actions: frozenset[str]
+    route_map: dict[str, Any]
+    id: str
     _connection: Any
     _call_lock: asyncio.Lock
     _call_result: ModuleType
@@ -102,11 +114,15 @@ class StationLinkMixin:
         connection: LoggedConnection,
         events: StationEvents,
         heartbeat_interval: int,
+        max_connector_id: int = 64,
     ) -> None:
+        """`max_connector_id`: the largest connector or EVSE id this station may report
+        (settings.ocpp_max_connectors)."""
         # The library's own response timeout is not used: each call carries its own deadline.
         super().__init__(station_id, connection, response_timeout=24 * 3600)  # type: ignore[call-arg]
         self._events = events
         self._heartbeat_interval = heartbeat_interval
+        self._max_connector_id = max_connector_id
         self._replies = Replies()
         self._response_queue = self._replies  # where the library's read loop puts answers
 
@@ -115,6 +131,39 @@ class StationLinkMixin:
             await self.start()  # type: ignore[attr-defined]
         finally:
             self._replies.close()
+
+    async def route_message(self, raw_msg: str) -> None:
+        """The library's routing, with every broken frame answered as OCPP-J says
+        (ocpp/frames.py) instead of logged and dropped, and unknown actions answered with the
+        spec's codes."""
+        try:
+            message = read_frame(raw_msg)
+            if isinstance(message, Call):
+                await self._answer_call(message)
+            else:
+                self._replies.put_nowait(message)
+        except RefusedFrame as refused:
+            error = in_dialect(refused.error, self._ocpp_version)
+            log.warning("station %s: frame refused: %s %s", self.id, error.code, error.description)
+            if refused.answer:
+                await self._send(call_error_text(refused.unique_id, error))  # type: ignore[attr-defined]
+
+    async def _answer_call(self, call: Call) -> None:
+        if call.action not in self.route_map:
+            known = call.action in self.known_actions
+            error_class = NotSupportedError if known else NotImplementedError
+            description = (
+                f"{call.action} is not supported by this CSMS"
+                if known
+                else f"{call.action} is not an OCPP {self._ocpp_version} action"
+            )
+            raise RefusedFrame(call.unique_id, error_class(description=description))
+        try:
+            # The library validates the payload, calls the handler and answers (a handler's
+            # OCPPError becomes its CALLERROR there); what it raises itself is the payload's fault.
+            await self._handle_call(call)  # type: ignore[attr-defined]
+        except OCPPError as error:
+            raise RefusedFrame(call.unique_id, error) from None
 
     async def disconnect(self, reason: str) -> None:
         self._replies.close()
@@ -140,7 +189,7 @@ class StationLinkMixin:
                     finally:
                         self._replies.forget(unique_id)
             if response.message_type_id == MessageType.CallError:
-                raise response.to_exception()
+                raise _station_error(response)
             response.action = call.action
             await validate_payload(response, self._ocpp_version)
         except TimeoutError:
@@ -161,8 +210,31 @@ class StationLinkMixin:
         reply: StationReply = self.table.to_reply(result, unique_id)
         return reply
 
+    def check_connector(self, connector_id: int, lowest: int = 0) -> int:
+        """`connector_id` if this station may have it: 0 (the station itself, where the message
+        allows it) up to settings.ocpp_max_connectors; otherwise the CALLERROR, and nothing
+        stored."""
+        if not lowest <= connector_id <= self._max_connector_id:
+            raise PropertyConstraintViolationError(
+                description=(
+                    f"connector or EVSE id {connector_id} is outside "
+                    f"{lowest}..{self._max_connector_id}"
+                )
+            )
+        return connector_id
+
     async def _send_call(self, frame: str) -> None:
         try:
             await self._send(frame)  # type: ignore[attr-defined]
         except Exception as exc:
             raise ConnectionLost(f"could not send the call: {exc}") from exc
+
+
+def _station_error(response: Any) -> OCPPError:
+    """The station's CALLERROR as an OCPPError, also when its code is none OCPP-J defines."""
+    try:
+        return response.to_exception()
+    except UnknownCallErrorCodeError:
+        error = OCPPError(description=str(response.error_description))
+        error.code = str(response.error_code)
+        return error

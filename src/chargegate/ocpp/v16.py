@@ -9,11 +9,12 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
 
-from chargegate.domain.clock import ocpi_datetime, parse_datetime, utcnow
+from chargegate.domain.clock import ocpi_datetime, utcnow
 from chargegate.service.station_events import MeterSample, TransactionStart
 
 from . import v16_translation as table
 from .link import StationLinkMixin
+from .station_values import energy_wh, station_time
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ _ENERGY_REGISTER = "Energy.Active.Import.Register"
 class StationHandler16(StationLinkMixin, ChargePoint):
     ocpp_version = "1.6"
     table = table
+    known_actions = frozenset(action.value for action in Action)
 
     # ---- station → CSMS ----------------------------------------------------------------------
 
@@ -52,6 +54,7 @@ class StationHandler16(StationLinkMixin, ChargePoint):
     async def on_status_notification(
         self, connector_id: int, error_code: str, status: str, **kwargs: Any
     ) -> call_result.StatusNotification:
+        self.check_connector(connector_id)
         await self._events.status(self.id, connector_id, status, error_code)
         return call_result.StatusNotification()
 
@@ -71,10 +74,10 @@ class StationHandler16(StationLinkMixin, ChargePoint):
         transaction_id = await self._events.transaction_started(
             TransactionStart(
                 self.id,
-                connector_id=connector_id,
+                connector_id=self.check_connector(connector_id, lowest=1),
                 id_tag=id_tag,
-                meter_start=meter_start,
-                timestamp=parse_datetime(timestamp),
+                meter_start=energy_wh(meter_start, "meterStart"),
+                timestamp=station_time(timestamp),
                 reservation_id=reservation_id,
             )
         )
@@ -96,8 +99,8 @@ class StationHandler16(StationLinkMixin, ChargePoint):
         await self._events.transaction_stopped(
             self.id,
             transaction_id=str(transaction_id),
-            meter_stop=meter_stop,
-            timestamp=parse_datetime(timestamp),
+            meter_stop=energy_wh(meter_stop, "meterStop"),
+            timestamp=station_time(timestamp),
             reason=reason,
         )
         if id_tag is None:
@@ -111,6 +114,7 @@ class StationHandler16(StationLinkMixin, ChargePoint):
         meter_value: list[dict[str, Any]],
         transaction_id: int | None = None,
     ) -> call_result.MeterValues:
+        self.check_connector(connector_id)
         sample = _energy_sample(meter_value)
         if transaction_id is not None and sample is not None:
             await self._events.meter_values(self.id, str(transaction_id), sample)
@@ -142,5 +146,5 @@ def _energy_sample(meter_value: list[dict[str, Any]]) -> MeterSample | None:
                 continue
             if sampled.get("unit") == "kWh":
                 value *= 1000
-            found = MeterSample(wh=int(value), timestamp=parse_datetime(entry["timestamp"]))
+            found = MeterSample(wh=energy_wh(value), timestamp=station_time(entry["timestamp"]))
     return found

@@ -5,15 +5,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ocpp.exceptions import PropertyConstraintViolationError
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call_result
 from ocpp.v201.enums import Action
 
-from chargegate.domain.clock import ocpi_datetime, parse_datetime, utcnow
+from chargegate.domain.clock import ocpi_datetime, utcnow
 from chargegate.service.station_events import MeterSample, TransactionStart
 
 from . import v201_translation as table
 from .link import StationLinkMixin
+from .station_values import energy_wh, station_time
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,7 @@ _ACCEPTED = {"status": "Accepted"}
 class StationHandler201(StationLinkMixin, ChargePoint):
     ocpp_version = "2.0.1"
     table = table
+    known_actions = frozenset(action.value for action in Action)
 
     # ---- station → CSMS ----------------------------------------------------------------------
 
@@ -54,6 +57,9 @@ class StationHandler201(StationLinkMixin, ChargePoint):
         self, timestamp: str, connector_status: str, evse_id: int, connector_id: int, **kwargs: Any
     ) -> call_result.StatusNotification:
         # One OCPI EVSE per 2.0.1 EVSE: its status is the (single) connector's.
+        self.check_connector(evse_id)
+        self.check_connector(connector_id)
+        station_time(timestamp)
         await self._events.status(self.id, evse_id, connector_status, None)
         return call_result.StatusNotification()
 
@@ -72,10 +78,12 @@ class StationHandler201(StationLinkMixin, ChargePoint):
         **kwargs: Any,
     ) -> call_result.TransactionEvent:
         transaction_id = str(transaction_info["transaction_id"])
-        when = parse_datetime(timestamp)
+        when = station_time(timestamp)
         sample = _energy_sample(kwargs.get("meter_value") or [])
         token = (kwargs.get("id_token") or {}).get("id_token")
         evse = kwargs.get("evse") or {}
+        self.check_connector(int(evse.get("id", 1)), lowest=1)
+        self.check_connector(int(evse.get("connector_id", 1)), lowest=1)
         if event_type == "Started" or (
             event_type == "Updated"
             and not await self._events.knows_transaction(self.id, transaction_id)
@@ -110,6 +118,7 @@ class StationHandler201(StationLinkMixin, ChargePoint):
     async def on_meter_values(
         self, evse_id: int, meter_value: list[dict[str, Any]], **kwargs: Any
     ) -> call_result.MeterValues:
+        self.check_connector(evse_id)
         # Outside a transaction: nothing to account for; the frame is in the log.
         return call_result.MeterValues()
 
@@ -178,8 +187,12 @@ def _energy_sample(meter_value: list[dict[str, Any]]) -> MeterSample | None:
             value = float(sampled["value"])
             unit = (sampled.get("unit_of_measure") or {}).get("unit", "Wh")
             multiplier = (sampled.get("unit_of_measure") or {}).get("multiplier", 0)
-            value *= 10 ** int(multiplier)
+            if not -9 <= multiplier <= 9:  # a power of ten no meter uses (and 10**huge hangs)
+                raise PropertyConstraintViolationError(
+                    description=f"multiplier {multiplier} is outside -9..9"
+                )
+            value *= 10.0**multiplier
             if unit == "kWh":
                 value *= 1000
-            found = MeterSample(wh=int(value), timestamp=parse_datetime(entry["timestamp"]))
+            found = MeterSample(wh=energy_wh(value), timestamp=station_time(entry["timestamp"]))
     return found

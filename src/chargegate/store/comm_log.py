@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,6 +42,8 @@ _PRUNE = (
 PRUNE_BATCH = 5000
 # Seconds between retention runs.
 PRUNE_EVERY = 60.0
+# Open calls remembered per connection to name their replies: OCPP has one in flight each way.
+MAX_OPEN_CALLS = 64
 
 
 @dataclass(slots=True)
@@ -60,7 +63,7 @@ def parse_frame(raw: str) -> tuple[str, str | None, str | None, Any]:
         msg = json_text.loads(raw)
         kind = MESSAGE_TYPES.get(msg[0], "UNKNOWN")
         unique_id = str(msg[1])
-    except (ValueError, TypeError, IndexError, KeyError):
+    except (ValueError, TypeError, IndexError, KeyError, RecursionError):
         return "UNPARSABLE", None, None, {"raw": raw[:4000]}
     if kind == "CALL" and len(msg) >= 4:
         return kind, unique_id, str(msg[2]), msg[3]
@@ -77,6 +80,54 @@ def parse_frame(raw: str) -> tuple[str, str | None, str | None, Any]:
     return kind, unique_id, None, msg[2:] if len(msg) > 2 else None
 
 
+class StationBudget:
+    """Bytes each station may log per minute (a fixed window per station): a station cannot
+    fill the log, whatever it sends. Frames beyond the budget are counted, not stored; one log
+    line says when a station reaches it and one how many frames were left out."""
+
+    WINDOW = 60.0
+    # Stations remembered at most; windows that ended are dropped first.
+    MAX_STATIONS = 100_000
+
+    def __init__(self, bytes_per_minute: int) -> None:
+        self._limit = bytes_per_minute
+        # station -> [window start, bytes logged, frames left out]
+        self._windows: dict[str, list[float]] = {}
+
+    def take(self, station_id: str, size: int) -> bool:
+        now = time.monotonic()
+        window = self._windows.get(station_id)
+        if window is None or now - window[0] >= self.WINDOW:
+            if window is not None and window[2]:
+                log.warning(
+                    "communication log: %d frames of station %s were not stored "
+                    "(over %d bytes a minute)",
+                    int(window[2]),
+                    station_id,
+                    self._limit,
+                )
+            if window is None and len(self._windows) >= self.MAX_STATIONS:
+                self._forget_ended(now)
+            window = self._windows[station_id] = [now, 0.0, 0.0]
+        if window[1] + size > self._limit:
+            if not window[2]:
+                log.warning(
+                    "communication log: station %s reached %d bytes this minute; its frames "
+                    "are counted, not stored, until the minute ends",
+                    station_id,
+                    self._limit,
+                )
+            window[2] += 1
+            return False
+        window[1] += size
+        return True
+
+    def _forget_ended(self, now: float) -> None:
+        for station_id, window in list(self._windows.items()):
+            if now - window[0] >= self.WINDOW:
+                del self._windows[station_id]
+
+
 class CommunicationLog:
     """Holds frames and inserts them in batches, so logging never waits on the database.
 
@@ -90,8 +141,10 @@ class CommunicationLog:
         batch_size: int = 500,
         retention_days: float = 0,
         linger: float = 0.05,
+        station_bytes_per_minute: int = 0,
     ) -> None:
-        """`retention_days`: what `prune_expired` keeps (0: everything)."""
+        """`retention_days`: what `prune_expired` keeps (0: everything);
+        `station_bytes_per_minute`: what one station may write in a minute (0: no cap)."""
         self._units = units
         self._retention = timedelta(days=retention_days)
         # A list and an event rather than a queue: frames not yet taken stay here for `flush`
@@ -104,18 +157,26 @@ class CommunicationLog:
         # Held while a batch is written, so that `flush` also waits for a batch the writer
         # task has already taken off the queue but not yet committed.
         self._writing = asyncio.Lock()
+        self._budget = StationBudget(station_bytes_per_minute) if station_bytes_per_minute else None
 
     def record(
         self, station_id: str, direction: str, raw: str, action_of_call: dict[str, str]
     ) -> None:
-        """Log one frame. `action_of_call` maps open CALL ids to actions, to name the replies."""
+        """Log one frame. `action_of_call` maps open CALL ids to actions, to name the replies
+        (and, in ocpp/connection.py, to tell replies to our calls from unsolicited frames)."""
         kind, unique_id, action, payload = parse_frame(raw)
         if may_hold_password(raw):  # a station's Basic auth password is never kept
             payload = {"raw": MASK} if kind == "UNPARSABLE" else mask_passwords(payload)
         if kind == "CALL" and unique_id is not None and action is not None:
+            if len(action_of_call) >= MAX_OPEN_CALLS:
+                # Calls never answered (a station's CALL with an unreadable id is answered to
+                # "-1"): the oldest goes, so a station cannot grow the table.
+                del action_of_call[next(iter(action_of_call))]
             action_of_call[unique_id] = action
         elif unique_id is not None:
             action = action_of_call.pop(unique_id, None)
+        if self._budget is not None and not self._budget.take(station_id, len(raw)):
+            return
         self._frames.append(
             Frame(station_id, direction, kind, action, unique_id, payload, utcnow())
         )
