@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from chargegate.settings import Settings
@@ -12,6 +13,7 @@ from chargegate.settings import Settings
 from .admin import run
 
 if TYPE_CHECKING:
+    from chargegate.bootstrap import AdminTools
     from chargegate.service.station_admission import AdmissionRow
 
 _WEAK = (
@@ -95,22 +97,33 @@ def _print_password(station_id: str, password: str) -> None:
     print(password)
 
 
-def station_add(args: argparse.Namespace) -> int:
+def _password_step(
+    step: Callable[[AdminTools], Awaitable[tuple[Any, str | None]]], *, weak: str, given: str
+) -> int:
+    """Run `step` (register, or set a password), then say what the station's password is now:
+    a generated one printed once, none (`weak`), or the one given (`given`); each message
+    follows the station id as it is."""
     try:
-        row, generated = run(
-            lambda tools: tools.admission.add(
-                args.station_id, args.password, generate=not args.no_password
-            )
-        )
+        row, generated = run(step)
     except _admission_errors() as exc:
         return _fail(exc)
     if generated is not None:
         _print_password(row.station_id, generated)
     elif not row.has_password:
-        print(f"station {row.station_id} registered, {_WEAK}")
+        print(f"station {row.station_id}{weak}")
     else:
-        print(f"station {row.station_id} registered with the password given")
+        print(f"station {row.station_id}{given}")
     return 0
+
+
+def station_add(args: argparse.Namespace) -> int:
+    return _password_step(
+        lambda tools: tools.admission.add(
+            args.station_id, args.password, generate=not args.no_password
+        ),
+        weak=f" registered, {_WEAK}",
+        given=" registered with the password given",
+    )
 
 
 def station_list(args: argparse.Namespace) -> int:
@@ -169,21 +182,13 @@ def station_set_password(args: argparse.Namespace) -> int:
         if args.no_password:
             return _fail(ValueError("--via-station sends a password; --no-password has none"))
         return _set_password_via_gateway(args)
-    try:
-        row, generated = run(
-            lambda tools: tools.admission.set_password(
-                args.station_id, args.password, generate=not args.no_password
-            )
-        )
-    except _admission_errors() as exc:
-        return _fail(exc)
-    if generated is not None:
-        _print_password(row.station_id, generated)
-    elif not row.has_password:
-        print(f"station {row.station_id} is now {_WEAK}")
-    else:
-        print(f"station {row.station_id}: password changed")
-    return 0
+    return _password_step(
+        lambda tools: tools.admission.set_password(
+            args.station_id, args.password, generate=not args.no_password
+        ),
+        weak=f" is now {_WEAK}",
+        given=": password changed",
+    )
 
 
 def _set_password_via_gateway(args: argparse.Namespace) -> int:
