@@ -50,7 +50,8 @@ class StopSession(CommandBody):
 class ReserveNow(CommandBody):
     token: Token
     expiry_date: DateTime
-    reservation_id: int
+    # Stored as text beside 2.2.1's CiString(36): at most 36 digits.
+    reservation_id: int = Field(ge=0, le=10**36 - 1)
     location_id: str = Field(min_length=1, max_length=39)
     evse_uid: str | None = Field(None, min_length=1, max_length=39)
 
