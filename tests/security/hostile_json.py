@@ -67,8 +67,9 @@ SCALARS = (
 )
 ANY_JSON = st.recursive(
     SCALARS,
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 # Deeply nested: recursion limits in parsers and validators (raw text, deeper than Python's

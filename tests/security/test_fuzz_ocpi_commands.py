@@ -24,7 +24,13 @@ from .hostile_json import body_bytes
 
 __all__ = ["target"]  # the fixture, used below
 
-COMMANDS = ("START_SESSION", "STOP_SESSION", "RESERVE_NOW", "CANCEL_RESERVATION", "UNLOCK_CONNECTOR")
+COMMANDS = (
+    "START_SESSION",
+    "STOP_SESSION",
+    "RESERVE_NOW",
+    "CANCEL_RESERVATION",
+    "UNLOCK_CONNECTOR",
+)
 
 
 def valid_body(version: str, command: str, response_url: str) -> dict[str, Any]:
@@ -71,8 +77,12 @@ def _fuzz(target: Target, version: str, refused: set[str]) -> None:
             )
             body = _envelope(response)
             if body["status_code"] == 1000:
-                assert body["data"]["result"] in ("ACCEPTED", "REJECTED", "UNKNOWN_SESSION",
-                                                  "NOT_SUPPORTED"), body
+                assert body["data"]["result"] in (
+                    "ACCEPTED",
+                    "REJECTED",
+                    "UNKNOWN_SESSION",
+                    "NOT_SUPPORTED",
+                ), body
                 return
             assert 2000 <= body["status_code"] < 3000, body
             assert target.count(Command.id) == before, f"{body} stored a command"
@@ -104,7 +114,9 @@ async def test_command_bodies_get_an_envelope_and_a_refusal_stores_nothing(
         assert (await client.get("/healthz")).status_code == 200
         again = await client.post(
             f"/ocpi/cpo/{version}/commands/UNLOCK_CONNECTOR",
-            json=bodies.unlock(target.emsps[version].response_url("UNLOCK_CONNECTOR"), STATION, EVSE),
+            json=bodies.unlock(
+                target.emsps[version].response_url("UNLOCK_CONNECTOR"), STATION, EVSE
+            ),
             headers=target.ocpi_headers(version),
         )
         assert again.json()["status_code"] == 1000

@@ -14,6 +14,7 @@ import requests
 import schemathesis
 from hypothesis import given
 from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -70,32 +71,39 @@ def _strategy(operation: schemathesis.APIOperation, mode: GenerationMode) -> Any
     return st.one_of(strategies)
 
 
+def _run(
+    target: Target,
+    operation: schemathesis.APIOperation,
+    mode: GenerationMode,
+    session: requests.Session,
+) -> None:
+    headers = _headers(target, operation.path)
+
+    @fuzz_settings()
+    @given(case=_strategy(operation, mode))
+    def one(case: schemathesis.Case) -> None:
+        target.cases += 1
+        case.call_and_validate(
+            base_url=target.base_url, session=session, headers=headers, checks=CHECKS, timeout=30
+        )
+
+    one()
+
+
 def _fuzz(target: Target, schema: schemathesis.BaseSchema) -> None:
     session = requests.Session()
     for result in schema.get_all_operations():
         operation = result.ok()
         if _streams(operation):
             continue
-        headers = _headers(target, operation.path)
         modes = [GenerationMode.POSITIVE]
         if _negatable(operation):
             modes.append(GenerationMode.NEGATIVE)
         for mode in modes:
-
-            @fuzz_settings()
-            @given(case=_strategy(operation, mode))
-            def one(case: schemathesis.Case) -> None:
-                target.cases += 1
-                case.call_and_validate(
-                    base_url=target.base_url,
-                    session=session,
-                    headers=headers,
-                    checks=CHECKS,
-                    timeout=30,
-                )
-
             try:
-                one()
+                _run(target, operation, mode, session)
+            except Unsatisfiable:  # nothing in the schema a negative case could break
+                continue
             # Every failing operation is listed, not only the first; schemathesis reports its
             # findings as a BaseExceptionGroup.
             except (Exception, BaseExceptionGroup) as exc:

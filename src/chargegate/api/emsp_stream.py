@@ -128,7 +128,7 @@ class WebhookIn(BaseModel):
         extra="forbid",
         json_schema_extra={"examples": [{"url": "https://backend.example.com/chargegate"}]},
     )
-    url: str = Field(max_length=512)
+    url: str = Field(max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$")  # no control characters
 
 
 @router.put(

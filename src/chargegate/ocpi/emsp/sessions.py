@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import Response
 
 from chargegate.gateway import gateway_of
@@ -38,7 +38,16 @@ class SessionPath:
         return (self.country_code, self.party_id)
 
 
-def _session_path(version: str, country_code: str, party_id: str, session_id: str) -> SessionPath:
+# OCPI CiStrings: printable ASCII, as long as the spec and our columns allow.
+_PRINTABLE = r"^[\x20-\x7e]+$"
+
+
+def _session_path(
+    version: str,
+    country_code: Annotated[str, Path(min_length=2, max_length=2, pattern=_PRINTABLE)],
+    party_id: Annotated[str, Path(min_length=3, max_length=3, pattern=_PRINTABLE)],
+    session_id: Annotated[str, Path(min_length=1, max_length=36, pattern=_PRINTABLE)],
+) -> SessionPath:
     return SessionPath(version, country_code, party_id, session_id)
 
 
