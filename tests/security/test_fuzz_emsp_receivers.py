@@ -117,7 +117,7 @@ def _fuzz(target: Target, ids: list[str], response_urls: list[str]) -> None:
     operator = {"X-API-Key": target.operator_key}
     with httpx.Client(base_url=target.base_url, headers=operator, timeout=30) as client:
 
-        @fuzz_settings(EXAMPLES * 6)
+        @fuzz_settings(EXAMPLES * 10)
         @given(request=requests(response_urls))
         def one(request: tuple[str, str, str, bytes]) -> None:
             kind, method, path, content = request
