@@ -280,3 +280,29 @@ def test_loads_document_refuses_deep_nul_and_non_json(text: bytes) -> None:
 def test_loads_document_reads_an_ocpi_object() -> None:
     cdr = {"id": "C", "charging_periods": [{"dimensions": [{"type": "ENERGY", "volume": 1}]}]}
     assert json_text.loads_document(json_text.dumps(cdr)) == cdr
+
+
+@pytest.mark.parametrize(
+    ("answer", "status_code"),
+    [
+        ({"result": "ACCEPTED", "timeout": 2**40}, 1000),
+        ({"result": "ACCEPTED", "timeout": 10**400}, 1000),
+        ({"result": "ACCEPTED", "timeout": 30}, 2**40),
+    ],
+    ids=["timeout-past-32-bits", "timeout-past-a-double", "status-code-past-32-bits"],
+)
+async def test_a_cpo_answer_with_numbers_past_their_columns_is_taken(
+    target: Target, answer: dict[str, Any], status_code: int
+) -> None:
+    """Read beside the fuzzing: what a CPO answers to a command we send is input too."""
+    target.stub.answer, target.stub.answer_status = answer, status_code
+    async with httpx.AsyncClient(base_url=target.base_url, timeout=30) as client:
+        response = await client.post(
+            "/emsp/peers/NL-STA/commands/STOP_SESSION",
+            json={"session_id": "S-1"},
+            headers={"X-API-Key": target.operator_key},
+        )
+    assert response.status_code == 201, response.text
+    view = response.json()
+    assert view["response"]["result"] == "ACCEPTED"
+    assert view["response"]["timeout"] is None or view["response"]["timeout"] <= 86400
