@@ -26,13 +26,13 @@ class InvalidObject(ValueError):
 
 
 def plain(value: Any, max_length: int) -> str | None:
-    """`value` as text if it can be stored and looked up as an OCPI identifier: printable ASCII
-    (no NUL, which PostgreSQL text refuses) of at most `max_length` characters; None otherwise,
-    as if absent (such a value cannot name anything we sent)."""
+    """`value` as text if it can be stored and looked up as an OCPI identifier: printable (no
+    NUL, which PostgreSQL text refuses) and at most `max_length` characters; None otherwise, as
+    if absent (such a value cannot name anything we sent)."""
     if value is None or isinstance(value, (dict, list)):
         return None
     text = str(value)
-    ok = 0 < len(text) <= max_length and text.isascii() and text.isprintable()
+    ok = 0 < len(text) <= max_length and text.isprintable()
     return text if ok else None
 
 
@@ -146,7 +146,7 @@ class EmspReceipts:
             raise InvalidObject("the body must be a CDR object")
         cdr_id = obj.get("id")
         if not isinstance(cdr_id, str) or plain(cdr_id, 39) is None:
-            raise InvalidObject("id: a CDR needs an id of 1 to 39 printable ASCII characters")
+            raise InvalidObject("id: a CDR needs an id of 1 to 39 printable characters")
         # 2.1.1 CDRs do not name their owner: the peer's identity stands in.
         country_code = (plain(obj.get("country_code"), 2) or peer.country_code or "").upper()
         party_id = (plain(obj.get("party_id"), 3) or peer.party_id or "").upper()
