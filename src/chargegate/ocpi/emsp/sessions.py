@@ -14,6 +14,7 @@ from chargegate.service.emsp.receipts import InvalidObject
 
 from .. import status
 from ..envelope import OcpiError, ocpi_response, read_json
+from ..fields import PRINTABLE
 from .auth import ConnectedPeer
 from .identity import response_routing_headers
 from .versions import check_version
@@ -38,15 +39,12 @@ class SessionPath:
         return (self.country_code, self.party_id)
 
 
-# OCPI CiStrings: printable ASCII, as long as the spec and our columns allow.
-_PRINTABLE = r"^[\x20-\x7e]+$"
-
-
+# As long as the spec and our columns allow, and printable (PostgreSQL refuses NUL).
 def _session_path(
     version: str,
-    country_code: Annotated[str, Path(min_length=2, max_length=2, pattern=_PRINTABLE)],
-    party_id: Annotated[str, Path(min_length=3, max_length=3, pattern=_PRINTABLE)],
-    session_id: Annotated[str, Path(min_length=1, max_length=36, pattern=_PRINTABLE)],
+    country_code: Annotated[str, Path(min_length=2, max_length=2, pattern=PRINTABLE)],
+    party_id: Annotated[str, Path(min_length=3, max_length=3, pattern=PRINTABLE)],
+    session_id: Annotated[str, Path(min_length=1, max_length=36, pattern=PRINTABLE)],
 ) -> SessionPath:
     return SessionPath(version, country_code, party_id, session_id)
 
