@@ -30,6 +30,7 @@ from chargegate.api.errors import remote_command_error
 from chargegate.domain.emsp_commands import EmspRequestError
 from chargegate.gateway import gateway_of
 from chargegate.limits.body import BodyLimit
+from chargegate.nul_characters import RefuseNulCharacters
 from chargegate.ocpi import cdrs as ocpi_cdrs
 from chargegate.ocpi import commands as ocpi_commands
 from chargegate.ocpi import credentials as ocpi_credentials
@@ -123,6 +124,7 @@ def create_app(
     app.include_router(api_emsp.router)
     app.include_router(api_emsp_stream.router)
     app.router.routes.append(WebSocketRoute("/ocpp/{station_id}", ocpp_websocket))
+    app.add_middleware(RefuseNulCharacters)
 
     @app.get("/healthz", tags=["health"], summary="Process is alive")
     async def healthz() -> dict[str, str]:

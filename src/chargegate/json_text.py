@@ -62,3 +62,33 @@ def loads(text: str | bytes) -> Any:
         return orjson.loads(text)
     except Exception:  # orjson's refusal; json.loads says whether and why it is not JSON
         return json.loads(text)
+
+
+# OCPI objects nest a few levels (a CDR's tariffs, elements, price components); what a peer
+# sends nested deeper is refused on arrival, before Python's recursion limit is met reading it
+# or writing it to a JSON column.
+MAX_DEPTH = 32
+
+
+def loads_document(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
+    """`loads` for a body from a peer: ValueError also for nesting deeper than `max_depth` and
+    for a NUL character, which no field may hold (PostgreSQL text cannot)."""
+    if ("\\u0000" in text) if isinstance(text, str) else (b"\\u0000" in text):
+        raise ValueError("NUL characters (\\u0000) are not allowed")
+    try:
+        value = loads(text)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {max_depth} levels") from None
+    level = [value]  # the values inside as many containers as iterations so far
+    for _ in range(max_depth):
+        level = [
+            inner
+            for item in level
+            if isinstance(item, (dict, list))
+            for inner in (item.values() if isinstance(item, dict) else item)
+        ]
+        if not level:
+            return value
+    if any(isinstance(item, (dict, list)) for item in level):
+        raise ValueError(f"nested deeper than {max_depth} levels")
+    return value

@@ -1,22 +1,16 @@
-"""Security tests count the hostile cases they ran; the terminal summary prints the counts, so
-CI output shows how much was tried (issue 19)."""
+"""Security tests count the hostile cases they ran (fuzz_counts.py); the terminal summary prints
+the counts, so CI output shows how much was tried."""
 
 from __future__ import annotations
 
-from collections import Counter
-
 import pytest
 
-_cases: Counter[str] = Counter()
-
-
-def count_cases(kind: str, n: int) -> None:
-    _cases[kind] += n
+from .fuzz_counts import COUNTS
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not _cases:
+    if not COUNTS:
         return
     terminalreporter.section("hostile input cases run")
-    for kind, n in sorted(_cases.items()):
+    for kind, n in sorted(COUNTS.items()):
         terminalreporter.write_line(f"{kind}: {n}")

@@ -20,7 +20,7 @@ from chargegate.store.comm_log import CommunicationLog
 from ..conftest import Gateway
 from ..support.operator import OperatorClient
 from ..support.servers import running
-from .conftest import count_cases
+from .fuzz_counts import record
 from .ocpp_wire import VERSIONS, next_frame, open_station, probe
 
 NOW = "2026-01-01T12:00:00Z"
@@ -148,7 +148,7 @@ FRAME_CASES: list[tuple[str, str, str, str, str]] = [
 async def test_broken_frame_gets_its_callerror_and_the_station_is_still_served(
     station: ClientConnection, subprotocol: str, frame: str, unique_id: str, v16: str, v201: str
 ) -> None:
-    count_cases("ocpp frames: hand-written", 1)
+    record("ocpp frames: hand-written", 1)
     await station.send(frame)
     answer = await next_frame(station)
     assert answer[:3] == [4, unique_id, _code(subprotocol, v16, v201)], answer
@@ -375,7 +375,7 @@ ALL_SCHEMA_CASES = [(version, *case) for version, cases in SCHEMA_CASES.items() 
 async def test_payload_a_handler_cannot_take_is_a_client_error_and_nothing_is_stored(
     gateway: Gateway, version: str, action: str, payload: dict[str, Any], code: str
 ) -> None:
-    count_cases("ocpp frames: hand-written", 1)
+    record("ocpp frames: hand-written", 1)
     ws = await open_station(gateway.ws_url, "FUZZ-2", version)
     try:
         await probe(ws, version, "boot")
@@ -395,7 +395,7 @@ async def test_duplicate_unique_ids_are_each_answered(
 ) -> None:
     """A station resending a CALL (it lost our answer) gets it answered again: OCPP-J asks
     senders for unique ids, and remembering every id of a connection would cost memory."""
-    count_cases("ocpp frames: hand-written", 1)
+    record("ocpp frames: hand-written", 1)
     for _ in range(2):
         await station.send('[2,"same","Heartbeat",{}]')
         answer = await next_frame(station)
@@ -412,7 +412,7 @@ async def test_answers_to_no_call_are_ignored(
     station: ClientConnection, subprotocol: str, frame: str
 ) -> None:
     """OCPP-J answers CALLs only: a reply to nothing is logged and dropped, not answered."""
-    count_cases("ocpp frames: hand-written", 1)
+    record("ocpp frames: hand-written", 1)
     await station.send(frame)
     assert await probe(station, subprotocol) == []
 
@@ -433,7 +433,7 @@ async def test_frames_no_station_sends_close_the_connection_with_a_reason(
     message: str | bytes,
     close_code: int,
 ) -> None:
-    count_cases("ocpp frames: hand-written", 1)
+    record("ocpp frames: hand-written", 1)
     await station.send(message)
     with pytest.raises(ConnectionClosed) as closed:
         await next_frame(station)
@@ -445,7 +445,7 @@ async def test_frames_no_station_sends_close_the_connection_with_a_reason(
 async def test_invalid_utf8_closes_with_1007(
     gateway: Gateway, station: ClientConnection, subprotocol: str
 ) -> None:
-    count_cases("ocpp frames: hand-written", 1)
+    record("ocpp frames: hand-written", 1)
     await station.send(b'[2,"u","Heartbeat",{"x":"\xff\xfe"}]', text=True)
     with pytest.raises(ConnectionClosed) as closed:
         await next_frame(station)
@@ -456,7 +456,7 @@ async def test_invalid_utf8_closes_with_1007(
 async def test_a_station_over_its_frame_rate_is_slowed_then_closed_with_1008(
     database_url: str,
 ) -> None:
-    count_cases("ocpp frames: hand-written", 1)
+    record("ocpp frames: hand-written", 1)
     limits = {
         "ocpp_max_frames_per_second": 5.0,
         "ocpp_frame_burst": 3,
@@ -479,7 +479,7 @@ async def test_a_station_over_its_frame_rate_is_slowed_then_closed_with_1008(
 async def test_the_communication_log_keeps_a_station_to_its_bytes_per_minute(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    count_cases("ocpp frames: hand-written", 1)
+    record("ocpp frames: hand-written", 1)
     async with running(Gateway(database_url, comm_log_station_bytes_per_minute=4000)) as gateway:
         ws = await open_station(gateway.ws_url, "FUZZ-LOG", "ocpp1.6")
         for n in range(40):  # each Heartbeat and its answer: about 100 bytes
@@ -525,7 +525,7 @@ class _QueuedSocket:
 async def test_answers_to_our_own_calls_do_not_count_against_the_frame_rate() -> None:
     """We set their pace (one call in flight per station): a station answering many operator
     commands is not flooding. An unsolicited reply counts."""
-    count_cases("ocpp frames: hand-written", 1)
+    record("ocpp frames: hand-written", 1)
     socket = _QueuedSocket()
     # Counted, 50 frames would be throttled at once and closed within a tenth of a second.
     limits = FrameLimits(frames_per_second=20, frame_burst=1, throttle_close_seconds=0.05)

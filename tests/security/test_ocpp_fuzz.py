@@ -18,7 +18,7 @@ from websockets.asyncio.client import ClientConnection
 
 from ..conftest import Gateway
 from ..support.servers import running
-from .conftest import count_cases
+from .fuzz_counts import record
 from .ocpp_wire import VERSIONS, open_station, probe
 
 EXAMPLES = int(os.environ.get("CHARGEGATE_FUZZ_EXAMPLES", "200"))
@@ -156,7 +156,7 @@ async def test_random_frames_are_answered_as_ocpp_j_says_never_internal_error(
     fuzzed: tuple[ClientConnection, str], frame: str
 ) -> None:
     ws, subprotocol = fuzzed
-    count_cases(f"ocpp frames: hypothesis ({subprotocol})", 1)
+    record(f"ocpp frames: hypothesis ({subprotocol})", 1)
     await ws.send(frame)
     answers = await probe(ws, subprotocol)
     expected, unique_id = answers_expected(frame)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
-from typing import Any
+from pathlib import Path as FilePath
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
@@ -14,13 +14,15 @@ from chargegate.domain.clock import ocpi_datetime
 from chargegate.gateway import gateway_of
 from chargegate.store import comm_log_queries
 from chargegate.store.comm_log_queries import FrameFilter
-from chargegate.store.listing import MAX_OFFSET
+from chargegate.store.listing import MAX_KEY, MAX_OFFSET
 from chargegate.store.models import OcppMessage
 
 from .auth import ReadScope
 
 router = APIRouter(prefix="/communication_log", tags=["Operator communication log"])
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+# Frame ids are 64-bit keys: a larger number is a bad parameter, not a failed query.
+FrameId = Annotated[int, Path(ge=1, le=MAX_KEY)]
+templates = Jinja2Templates(directory=str(FilePath(__file__).parent / "templates"))
 
 
 def _frame_json(m: OcppMessage) -> dict[str, Any]:
@@ -124,7 +126,7 @@ async def list_page(
 
 
 @router.get("/ui/{frame_id}", response_class=HTMLResponse, summary="One frame with its pair")
-async def detail_page(frame_id: int, request: Request, key: ReadScope) -> HTMLResponse:
+async def detail_page(frame_id: FrameId, request: Request, key: ReadScope) -> HTMLResponse:
     frame, related = await _pair(request, frame_id)
     return templates.TemplateResponse(
         request,
@@ -134,7 +136,7 @@ async def detail_page(frame_id: int, request: Request, key: ReadScope) -> HTMLRe
 
 
 @router.get("/{frame_id}", summary="One frame with its request/response pair")
-async def get_frame(frame_id: int, request: Request, key: ReadScope) -> dict[str, Any]:
+async def get_frame(frame_id: FrameId, request: Request, key: ReadScope) -> dict[str, Any]:
     frame, related = await _pair(request, frame_id)
     request_frame = next((m for m in related if m.message_type == "CALL"), None)
     response_frame = next((m for m in related if m.message_type != "CALL"), None)

@@ -7,7 +7,6 @@ its own commands), `operator` (the eMSP's help desk: every command, sees all), `
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -15,6 +14,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from chargegate import json_text
 from chargegate.domain import commands as dc
 from chargegate.domain import emsp_commands as ec
 from chargegate.domain.clock import ocpi_datetime
@@ -288,7 +288,7 @@ async def post_command(
     who = requester(key)
     ec.check_allowed(command_type, who.scopes)
     try:
-        raw = json.loads(await request.body() or b"{}")
+        raw = json_text.loads_document(await request.body() or b"{}")
         body = BODIES[command_type].model_validate(raw)
     except ValueError as exc:
         message = _message(exc) if isinstance(exc, ValidationError) else f"not JSON: {exc}"

@@ -20,6 +20,7 @@ from chargegate.domain import emsp_commands as ec
 from chargegate.domain.outbound_policy import OutboundRefused
 from chargegate.gateway import gateway_of
 from chargegate.service.emsp.events import EmspEvents, Signal, event_payload
+from chargegate.store.listing import MAX_KEY
 
 from .auth import AnyKey
 from .emsp import requester
@@ -68,6 +69,15 @@ def _sse(
     )
 
 
+def _event_id(header: str | None) -> int | None:
+    """The event id a reconnecting client sends, if it can be one of ours (ASCII digits, a 64-bit
+    key); anything else is ignored as if absent."""
+    if header and header.isascii() and header.isdigit() and len(header) <= 19:
+        value = int(header)
+        return value if value <= MAX_KEY else None
+    return None
+
+
 @router.get(
     "/events",
     summary="Server-sent events: every change of the commands this key may see",
@@ -81,12 +91,13 @@ def _sse(
 async def stream_events(
     request: Request,
     key: AnyKey,
-    after: Annotated[int | None, Query(ge=0)] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_KEY)] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     who = requester(key)
-    if last_event_id is not None and last_event_id.isdigit():
-        cursor = int(last_event_id)
+    resumed = _event_id(last_event_id)
+    if resumed is not None:
+        cursor = resumed
     elif after is not None:
         cursor = after
     else:
@@ -109,7 +120,7 @@ async def stream_command(
 ) -> StreamingResponse:
     # 404 for a command this key may not see, before the stream starts.
     await gateway_of(request).emsp.commands.get(requester(key), command_id)
-    cursor = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    cursor = _event_id(last_event_id) or 0
     return _sse(request, cursor=cursor, api_key_id=None, command_id=command_id, until_final=True)
 
 
@@ -118,7 +129,7 @@ class WebhookIn(BaseModel):
         extra="forbid",
         json_schema_extra={"examples": [{"url": "https://backend.example.com/chargegate"}]},
     )
-    url: str = Field(max_length=512)
+    url: str = Field(max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$")  # no control characters
 
 
 @router.put(

@@ -30,6 +30,12 @@ _FAILURES: dict[int | str, dict[str, Any]] = {
 }
 
 
+# What the store keeps or looks up: no control characters (PostgreSQL refuses NUL), within the
+# column's length, and connector ids within its 32-bit integer.
+_TEXT = r"^[^\x00-\x1f\x7f]+$"
+_INT32 = 2**31 - 1
+
+
 def _service(request: Request) -> RemoteCommandService:
     service: RemoteCommandService = gateway_of(request).remote_commands
     return service
@@ -67,10 +73,12 @@ class RemoteStartAttemptBody(BaseModel):
             ]
         }
     )
-    cpId: str
-    connectorId: int | None = Field(None, ge=1)
-    connectorUuid: str | None = None
-    idTag: str = Field(min_length=1, max_length=20, description="OCPP 1.6 idTag (≤ 20)")
+    cpId: str = Field(min_length=1, max_length=48, pattern=_TEXT)
+    connectorId: int | None = Field(None, ge=1, le=_INT32)
+    connectorUuid: str | None = Field(None, max_length=36, pattern=_TEXT)
+    idTag: str = Field(
+        min_length=1, max_length=20, pattern=_TEXT, description="OCPP 1.6 idTag (≤ 20)"
+    )
     validUntil: datetime | None = Field(None, description="default: now + 10 minutes")
     stopMinutes: float | None = Field(
         None, gt=0, description="minutes after the start at which the system stops the session"
@@ -87,9 +95,9 @@ class RemoteStopBody(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"sessionId": "4f1c0e5a9b2d4e6f8a7b6c5d"}]}
     )
-    sessionId: str | None = None
-    cpId: str | None = None
-    transactionId: str | None = None
+    sessionId: str | None = Field(None, max_length=36, pattern=_TEXT)
+    cpId: str | None = Field(None, max_length=48, pattern=_TEXT)
+    transactionId: str | None = Field(None, max_length=36, pattern=_TEXT)
 
     @model_validator(mode="after")
     def _one_target(self) -> RemoteStopBody:

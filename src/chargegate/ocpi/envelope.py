@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -103,7 +102,7 @@ async def read_json(request: Request) -> Any:
     """The request body as JSON; HTTP 400 with 2001 when it is not JSON (spec: MUST)."""
     raw = await request.body()
     try:
-        return json.loads(raw)
+        return json_text.loads_document(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise OcpiError(
             status.INVALID_PARAMETERS,

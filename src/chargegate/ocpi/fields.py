@@ -29,6 +29,8 @@ def _url(value: str) -> str:
 
 
 DateTime = Annotated[datetime, BeforeValidator(_datetime)]
+# OCPI `string`: printable, so no control characters (NUL included, which PostgreSQL refuses).
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 Url = Annotated[str, Field(max_length=255), AfterValidator(_url)]
 
 

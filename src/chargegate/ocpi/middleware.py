@@ -11,6 +11,12 @@ CORRELATION_ID = b"x-correlation-id"
 _OURS = (REQUEST_ID, CORRELATION_ID)
 
 
+def _usable(value: bytes) -> bool:
+    """An id we can echo, log and store with a command (64 characters): printable ASCII. Any
+    other is replaced by one we make up, as if absent."""
+    return 0 < len(value) <= 64 and all(0x20 < b < 0x7F for b in value)
+
+
 class OcpiRequestIds:
     """Pure ASGI (not BaseHTTPMiddleware), on raw header pairs: it sits on the command hot
     path (docs/performance.md#command-lane)."""
@@ -30,8 +36,8 @@ class OcpiRequestIds:
                 request_id = value
             elif lowered == CORRELATION_ID:
                 correlation_id = value
-        request_id = request_id or new_id().encode()
-        correlation_id = correlation_id or new_id().encode()
+        request_id = request_id if _usable(request_id) else new_id().encode()
+        correlation_id = correlation_id if _usable(correlation_id) else new_id().encode()
         scope.setdefault("state", {})["correlation_id"] = correlation_id.decode("latin-1")
 
         async def send_with_ids(message: Message) -> None:

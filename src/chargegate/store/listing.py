@@ -14,8 +14,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 T = TypeVar("T")
 
-# The largest OFFSET both engines bind (a signed 64-bit integer); past it, a query fails.
+# The largest integer both engines bind (signed 64 bits): an OFFSET or a row key past it fails
+# the query, so adapters refuse it as a bad parameter first.
 MAX_OFFSET = 2**63 - 1
+MAX_KEY = MAX_OFFSET
 
 
 @dataclass(frozen=True, slots=True)

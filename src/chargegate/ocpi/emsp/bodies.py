@@ -108,7 +108,8 @@ def command_body(
 def _reservation_id(version: str, value: str) -> int | str:
     if version != "2.1.1":
         return value
-    if not value.isdigit():
+    # ASCII digits only: "¹".isdigit() too; the 2.1.1 model bounds the number (36 digits).
+    if not (value.isascii() and value.isdigit()) or len(value) > 36:
         raise BodyError(f"reservation_id: OCPI 2.1.1 wants an integer, got {value!r}")
     return int(value)
 

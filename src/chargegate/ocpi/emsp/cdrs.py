@@ -3,11 +3,14 @@ answer in `Location`."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
 from chargegate.gateway import gateway_of
 from chargegate.service.emsp.receipts import InvalidObject
+from chargegate.store.listing import MAX_KEY
 
 from .. import status
 from ..envelope import OcpiError, ocpi_response, read_json
@@ -34,8 +37,12 @@ async def post_cdr(version: str, request: Request, peer: ConnectedPeer) -> Respo
     return ocpi_response(headers=headers)
 
 
+# The key we answered in `Location`, a 64-bit row key: a larger number is a bad parameter.
+CdrKey = Annotated[int, Path(ge=1, le=MAX_KEY)]
+
+
 @router.get("/{version}/cdrs/{cdr_key}", summary="A CDR we received")
-async def get_cdr(version: str, cdr_key: int, request: Request, peer: ConnectedPeer) -> Response:
+async def get_cdr(version: str, cdr_key: CdrKey, request: Request, peer: ConnectedPeer) -> Response:
     check_version(version)
     gateway = gateway_of(request)
     headers = response_routing_headers(

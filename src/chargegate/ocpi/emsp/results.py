@@ -7,12 +7,12 @@ string, raw text or inside an envelope's `data`."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from chargegate import json_text
 from chargegate.domain.emsp_commands import RESULT_VALUES
 from chargegate.gateway import gateway_of
 
@@ -33,7 +33,7 @@ def read_result(raw: bytes) -> tuple[str, str | None]:
     text = raw.decode(errors="replace").strip()
     body: Any
     try:
-        body = json.loads(text)
+        body = json_text.loads_document(text)
     except ValueError:
         if text not in _KNOWN:
             raise OcpiError(

@@ -32,6 +32,9 @@ def display_text(value: Any) -> str | None:
     return None
 
 
+MAX_ANNOUNCED_TIMEOUT = 86_400  # seconds
+
+
 def read_answer(status: int, body: Any) -> CpoAnswer:
     """The envelope's status_code and the CommandResponse in `data`: an object, or the bare enum
     string some 2.1.1 peers send (docs/decisions.md#emsp-results)."""
@@ -47,16 +50,17 @@ def read_answer(status: int, body: Any) -> CpoAnswer:
     elif isinstance(data, dict):
         result = data.get("result") if isinstance(data.get("result"), str) else None
         announced = data.get("timeout")
-        # int in the spec; a float is read as one, and 0 or less as "none announced".
+        # int in the spec; a float is read as one, 0 or less (or NaN) as "none announced", and
+        # more than a day as a day: a deadline we can store and compute.
         if isinstance(announced, int | float) and not isinstance(announced, bool):
-            timeout = int(announced) if announced > 0 else None
+            timeout = int(min(announced, MAX_ANNOUNCED_TIMEOUT)) if announced > 0 else None
         message = display_text(data.get("message")) or message
     if result is None and code == 1000:
         return CpoAnswer(failure=f"CPO answered 1000 without a CommandResponse result: {data!r}")
     if result is None and not 200 <= status < 300:
         return CpoAnswer(failure=f"CPO answered HTTP {status}, status_code {code}: {message}")
     return CpoAnswer(
-        status_code=code if isinstance(code, int) else None,
+        status_code=code if isinstance(code, int) and 0 <= code <= 9999 else None,
         result=result[:24] if result else None,
         timeout=timeout,
         message=message,

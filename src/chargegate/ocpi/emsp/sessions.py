@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import Response
 
 from chargegate.gateway import gateway_of
@@ -14,6 +14,7 @@ from chargegate.service.emsp.receipts import InvalidObject
 
 from .. import status
 from ..envelope import OcpiError, ocpi_response, read_json
+from ..fields import PRINTABLE
 from .auth import ConnectedPeer
 from .identity import response_routing_headers
 from .versions import check_version
@@ -38,7 +39,13 @@ class SessionPath:
         return (self.country_code, self.party_id)
 
 
-def _session_path(version: str, country_code: str, party_id: str, session_id: str) -> SessionPath:
+# As long as the spec and our columns allow, and printable (PostgreSQL refuses NUL).
+def _session_path(
+    version: str,
+    country_code: Annotated[str, Path(min_length=2, max_length=2, pattern=PRINTABLE)],
+    party_id: Annotated[str, Path(min_length=3, max_length=3, pattern=PRINTABLE)],
+    session_id: Annotated[str, Path(min_length=1, max_length=36, pattern=PRINTABLE)],
+) -> SessionPath:
     return SessionPath(version, country_code, party_id, session_id)
 
 

@@ -9,15 +9,15 @@ from pydantic import Field
 from chargegate.domain import commands as dc
 from chargegate.domain.commands import CommandReply, CommandResultType
 from chargegate.domain.results import collapse_to_211
-from chargegate.ocpi.fields import CommandBody, DateTime, TokenBody
+from chargegate.ocpi.fields import PRINTABLE, CommandBody, DateTime, TokenBody
 
 COMMANDS = ("RESERVE_NOW", "START_SESSION", "STOP_SESSION", "UNLOCK_CONNECTOR")
 
 
 class Token(TokenBody):
-    uid: str = Field(min_length=1, max_length=36)
+    uid: str = Field(min_length=1, max_length=36, pattern=PRINTABLE)
     type: Literal["OTHER", "RFID"]
-    auth_id: str = Field(min_length=1, max_length=36)
+    auth_id: str = Field(min_length=1, max_length=36, pattern=PRINTABLE)
 
     def contract(self) -> str:
         return self.auth_id
@@ -25,11 +25,11 @@ class Token(TokenBody):
 
 class StartSession(CommandBody):
     token: Token
-    location_id: str = Field(min_length=1, max_length=39)
-    evse_uid: str | None = Field(None, min_length=1, max_length=39)
+    location_id: str = Field(min_length=1, max_length=39, pattern=PRINTABLE)
+    evse_uid: str | None = Field(None, min_length=1, max_length=39, pattern=PRINTABLE)
     # GIREVE IOP: top-level, stored and echoed in Sessions/CDRs; length unspecified by GIREVE,
     # so it gets the 2.2.1 authorization_reference's 36.
-    authorization_id: str | None = Field(None, min_length=1, max_length=36)
+    authorization_id: str | None = Field(None, min_length=1, max_length=36, pattern=PRINTABLE)
 
     def to_domain(self) -> dc.StartSession:
         return dc.StartSession(
@@ -41,7 +41,7 @@ class StartSession(CommandBody):
 
 
 class StopSession(CommandBody):
-    session_id: str = Field(min_length=1, max_length=36)
+    session_id: str = Field(min_length=1, max_length=36, pattern=PRINTABLE)
 
     def to_domain(self) -> dc.StopSession:
         return dc.StopSession(session_id=self.session_id)
@@ -50,9 +50,10 @@ class StopSession(CommandBody):
 class ReserveNow(CommandBody):
     token: Token
     expiry_date: DateTime
-    reservation_id: int
-    location_id: str = Field(min_length=1, max_length=39)
-    evse_uid: str | None = Field(None, min_length=1, max_length=39)
+    # Stored as text beside 2.2.1's CiString(36): at most 36 digits.
+    reservation_id: int = Field(ge=0, le=10**36 - 1)
+    location_id: str = Field(min_length=1, max_length=39, pattern=PRINTABLE)
+    evse_uid: str | None = Field(None, min_length=1, max_length=39, pattern=PRINTABLE)
 
     def to_domain(self) -> dc.ReserveNow:
         return dc.ReserveNow(
@@ -65,9 +66,9 @@ class ReserveNow(CommandBody):
 
 
 class UnlockConnector(CommandBody):
-    location_id: str = Field(min_length=1, max_length=39)
-    evse_uid: str = Field(min_length=1, max_length=39)
-    connector_id: str = Field(min_length=1, max_length=36)
+    location_id: str = Field(min_length=1, max_length=39, pattern=PRINTABLE)
+    evse_uid: str = Field(min_length=1, max_length=39, pattern=PRINTABLE)
+    connector_id: str = Field(min_length=1, max_length=36, pattern=PRINTABLE)
 
     def to_domain(self) -> dc.UnlockConnector:
         return dc.UnlockConnector(

@@ -96,7 +96,8 @@ class EmspPeers:
         """The peer named `NL-CGW` (also `NL*CGW`, `NLCGW`) or by its number; with
         `connected`, only one we can send to."""
         peer: Peer | None
-        if ref.isdigit():
+        # ASCII digits only ("¹".isdigit() too) and no more than a 64-bit key holds.
+        if ref.isascii() and ref.isdigit() and len(ref) <= 18:
             peer = await self._store.get(int(ref))
         else:
             code = ref.replace("-", "").replace("*", "").upper()

@@ -25,18 +25,32 @@ class InvalidObject(ValueError):
     """The pushed object cannot be stored; the message names the field."""
 
 
+def plain(value: Any, max_length: int) -> str | None:
+    """`value` as text if it can be stored and looked up as an OCPI identifier: printable (no
+    NUL, which PostgreSQL text refuses) and at most `max_length` characters; None otherwise, as
+    if absent (such a value cannot name anything we sent)."""
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    text = str(value)
+    ok = 0 < len(text) <= max_length and text.isprintable()
+    return text if ok else None
+
+
 def reference_of(obj: dict[str, Any]) -> str | None:
-    value = obj.get("authorization_reference") or obj.get("authorization_id")
-    return str(value)[:36] if value else None
+    return plain(obj.get("authorization_reference") or obj.get("authorization_id"), 36)
+
+
+def _session_id(cdr: dict[str, Any]) -> str | None:
+    return plain(cdr["session_id"], 36) if isinstance(cdr.get("session_id"), str) else None
 
 
 def _token_and_location(version: str, obj: dict[str, Any]) -> tuple[str | None, str | None]:
     """What a Session says about its token and place: (token uid or contract, location id)."""
     if version == "2.1.1":
         location = obj.get("location") if isinstance(obj.get("location"), dict) else {}
-        return obj.get("auth_id"), (location or {}).get("id")
+        return plain(obj.get("auth_id"), 36), plain((location or {}).get("id"), 39)
     token = obj.get("cdr_token") if isinstance(obj.get("cdr_token"), dict) else {}
-    return (token or {}).get("uid"), obj.get("location_id")
+    return plain((token or {}).get("uid"), 36), plain(obj.get("location_id"), 39)
 
 
 class EmspReceipts:
@@ -89,7 +103,9 @@ class EmspReceipts:
                 dataclasses.replace(
                     stored,
                     object=merged,
-                    status=str(merged.get("status"))[:16] if merged.get("status") else None,
+                    status=plain(str(merged.get("status"))[:16], 16)
+                    if merged.get("status")
+                    else None,
                     authorization_reference=reference_of(merged),
                     updated_at=now,
                     command_id=command_id,
@@ -129,16 +145,16 @@ class EmspReceipts:
         if not isinstance(obj, dict):
             raise InvalidObject("the body must be a CDR object")
         cdr_id = obj.get("id")
-        if not isinstance(cdr_id, str) or not cdr_id or len(cdr_id) > 39:
-            raise InvalidObject("id: a CDR needs an id of 1 to 39 characters")
+        if not isinstance(cdr_id, str) or plain(cdr_id, 39) is None:
+            raise InvalidObject("id: a CDR needs an id of 1 to 39 printable characters")
         # 2.1.1 CDRs do not name their owner: the peer's identity stands in.
-        country_code = str(obj.get("country_code") or peer.country_code or "").upper()[:2]
-        party_id = str(obj.get("party_id") or peer.party_id or "").upper()[:3]
+        country_code = (plain(obj.get("country_code"), 2) or peer.country_code or "").upper()
+        party_id = (plain(obj.get("party_id"), 3) or peer.party_id or "").upper()
         async with self._events.writing() as tx:
             known = await tx.cdr_pk(peer.id, (country_code, party_id), cdr_id)
             if known is not None:
                 return known
-            session_id = obj.get("session_id") if isinstance(obj.get("session_id"), str) else None
+            session_id = _session_id(obj)
             command_id = await self._match_cdr(tx, peer, version, obj, (country_code, party_id))
             pk = await tx.add_cdr(
                 PushedCdr(
@@ -168,8 +184,8 @@ class EmspReceipts:
         by_reference = await _by_reference(reads, peer, reference_of(obj))
         if by_reference is not None:
             return by_reference
-        session_id = obj.get("session_id")
-        if isinstance(session_id, str):
+        session_id = _session_id(obj)
+        if session_id is not None:
             session = await reads.session(peer.id, party, session_id)
             return session.command_id if session is not None else None
         if version != "2.1.1":
