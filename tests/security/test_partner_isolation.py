@@ -1,4 +1,4 @@
-"""Partners are isolated (issue 19, part 3): one test per command aimed at another party's
+"""Partners are isolated: one test per command aimed at another party's
 object, end to end with two eMSPs on one gateway, each with a positive control showing the
 owner can still act on it (so "nothing happened" is not a test that could never fail).
 

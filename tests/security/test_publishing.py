@@ -1,4 +1,4 @@
-"""Publishing is a decision (issue 19, part 2): in the registered (default) mode a station is an
+"""Publishing is a decision: in the registered (default) mode a station is an
 OCPI Location only once an operator published it with real data; until then partners see it as
 they see an unknown Location, in lists, by id and in commands. The open (development) mode
 serves every station, decided when asked.

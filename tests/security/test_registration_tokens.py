@@ -1,6 +1,6 @@
-"""Token A is claimed by one conditional UPDATE before the peer's versions URL is called
-(issue 19, part 3): of concurrent handshakes with one token A exactly one gets a token C, and
-that token C works; the others are refused as for an unknown token."""
+"""Token A is claimed by one conditional UPDATE before the peer's versions URL is called: of
+concurrent handshakes with one token A exactly one gets a token C, and that token C works; the
+others are refused as for an unknown token."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ async def test_concurrent_handshakes_with_one_token_a_give_exactly_one_working_t
 
     async def all_refused_but_one_or_all_waiting() -> None:
         # With the claim: four answers come back while one handshake waits at the gate.
-        # Without it (main before issue 19): all five wait at the gate.
+        # Without the claim: all five wait at the gate.
         while sum(t.done() for t in tasks) < HANDSHAKES - 1 and gated.arrivals < HANDSHAKES:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED, timeout=0.05)
 

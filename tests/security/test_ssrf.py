@@ -1,4 +1,4 @@
-"""Outbound calls only where allowed (issue 19, SSRF), against the real server.
+"""Outbound calls only where allowed, against the real server.
 
 The gateway here allows only 127.0.0.1 (CIDR 127.0.0.1/32), the address the fake eMSP listens
 on: a CIDR lifts the address rule but not the peer-origin rule, so a response_url on another

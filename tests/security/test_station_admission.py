@@ -1,4 +1,4 @@
-"""Station admission (issue 19, part 1): only registered stations are served, a password-protected
+"""Station admission: only registered stations are served, a password-protected
 station only after HTTP Basic auth, refusals come before the WebSocket is accepted with an HTTP
 status, and nobody can take over a connected station without its password. Also the registry's
 command line and API, passwords set through the station, TLS (Security Profile 2) and the
