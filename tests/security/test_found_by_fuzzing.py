@@ -205,10 +205,12 @@ async def test_inputs_that_answered_500_get_a_client_error(target: Target) -> No
     wrong = []
     async with httpx.AsyncClient(base_url=target.base_url, timeout=30) as client:
         for case in CASES:
-            headers: list[tuple[str, str | bytes]] = [*_auth(target, case.who).items()]
-            headers += list(case.headers)
+            headers: list[tuple[bytes, bytes]] = [
+                (name.encode(), value.encode()) for name, value in _auth(target, case.who).items()
+            ]
+            headers += [(name.encode(), value) for name, value in case.headers]
             if case.content is not None:
-                headers.append(("Content-Type", "application/json"))
+                headers.append((b"Content-Type", b"application/json"))
             response = await client.request(
                 case.method, case.path, json=case.json, content=case.content, headers=headers
             )
@@ -226,8 +228,8 @@ async def test_a_last_event_id_in_superscript_digits_is_ignored(target: Target) 
             "GET",
             "/emsp/events",
             headers=[
-                ("X-API-Key", target.operator_key),
-                ("Last-Event-ID", "\xb9".encode("latin-1")),
+                (b"X-API-Key", target.operator_key.encode()),
+                (b"Last-Event-ID", "\xb9".encode("latin-1")),
             ],
         ) as response,
     ):

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from .fuzz_counts import record
@@ -93,6 +94,7 @@ def _run(
 def _fuzz(target: Target, schema: schemathesis.BaseSchema) -> None:
     session = requests.Session()
     for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result  # our own schema must load
         operation = result.ok()
         if _streams(operation):
             continue

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chargegate.limits.connections import ConnectionGuard
+from chargegate.limits.connections import ConnectionGuard, LimitedConfig
 from chargegate.sim import SimulatedStation16
 
 from ..conftest import Gateway
@@ -47,8 +47,9 @@ async def limited(tmp_path: Path) -> AsyncIterator[Limited]:
 
 
 def guard(gateway: Gateway) -> ConnectionGuard:
-    found: ConnectionGuard = gateway.server.server.config.connection_guard
-    return found
+    config = gateway.server.server.config
+    assert isinstance(config, LimitedConfig)
+    return config.connection_guard
 
 
 async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:

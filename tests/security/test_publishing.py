@@ -264,7 +264,7 @@ async def test_open_mode_serves_every_station_decided_when_asked(database_url: s
 
 # --- import ---------------------------------------------------------------------------------------
 
-LOCATION_221_DOC = {
+LOCATION_221_DOC: dict[str, Any] = {
     "country_code": "NL",
     "party_id": "OLD",
     "id": "CP-IMP",
@@ -300,7 +300,7 @@ LOCATION_221_DOC = {
     ],
     "last_updated": "2026-01-01T00:00:00Z",
 }
-LOCATION_211_DOC = {
+LOCATION_211_DOC: dict[str, Any] = {
     "id": "OLD-LOC-7",
     "type": "PARKING_LOT",
     "address": "Rue de Rivoli 1",

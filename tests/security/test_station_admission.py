@@ -37,7 +37,16 @@ from ..support.servers import LiveServer, running
 
 PASSWORD = "s3cret-station-password-01"
 Station = SimulatedStation16 | SimulatedStation201
-VERSIONS = {"1.6": SimulatedStation16, "2.0.1": SimulatedStation201}
+VERSIONS: dict[str, type[SimulatedStation16] | type[SimulatedStation201]] = {
+    "1.6": SimulatedStation16,
+    "2.0.1": SimulatedStation201,
+}
+
+
+def serving(station: Station) -> asyncio.Task[None]:
+    """The station's socket loop (it has one once connected)."""
+    assert station._serve_task is not None
+    return station._serve_task
 
 
 @pytest.fixture
@@ -149,7 +158,7 @@ async def test_a_disabled_station_is_refused_and_dropped(
     await gw.state.admission.add("CP-1", PASSWORD)
     station = await boot(gw, booted, "CP-1", password=PASSWORD)
     await gw.state.admission.set_disabled("CP-1", True)
-    await asyncio.wait_for(station._serve_task, 5)  # the gateway closed its socket
+    await asyncio.wait_for(serving(station), 5)  # the gateway closed its socket
     assert not await gw.state.router.is_connected("CP-1")
     assert await handshake_status(f"{gw.ws_url}/CP-1", basic("CP-1", PASSWORD)) == 403
     # Wrong credentials still get 401: only the station itself learns it is disabled.
@@ -177,7 +186,7 @@ async def test_an_impostor_without_the_password_cannot_take_over(
     real = await boot(gw, booted, "CP-1", password=PASSWORD)
     for headers in (None, basic("CP-1", "not-the-password-0000")):
         assert await handshake_status(f"{gw.ws_url}/CP-1", headers) == 401
-    assert real.ready.is_set() and not real._serve_task.done()
+    assert real.ready.is_set() and not serving(real).done()
     await still_serves(gw, real)
 
 
@@ -192,7 +201,7 @@ async def test_a_storm_of_connections_with_the_id_leaves_the_real_station_alone(
     ]
     statuses = await asyncio.gather(*storm)
     assert set(statuses) == {401}, statuses
-    assert not real._serve_task.done()
+    assert not serving(real).done()
     await still_serves(gw, real)
 
 
@@ -204,7 +213,7 @@ async def test_an_authenticated_second_connection_replaces_the_first(
     second = SimulatedStation16("CP-1", gw.ws_url, password=PASSWORD)
     await second.connect_and_boot()
     booted.append(second)
-    await asyncio.wait_for(first._serve_task, 5)  # the older socket was closed
+    await asyncio.wait_for(serving(first), 5)  # the older socket was closed
     await still_serves(gw, second)
 
 
