@@ -222,7 +222,7 @@ async def test_publishing_needs_the_data_and_a_bad_field_writes_nothing(
         "/stations/CP-1/location",
         json={"site": bad_site, "connectors": {"1": PLUG, "2": {**PLUG, "standard": "GBT_DC"}}},
     )
-    assert bad.status_code == 422
+    assert bad.status_code == 400
     problems = bad.json()["detail"]["problems"]
     for words in ("site.country", "site.time_zone", "site.postal_code", "latitude", "2.standard"):
         assert any(words in p for p in problems), (words, problems)
@@ -376,7 +376,7 @@ async def test_a_bad_import_names_every_problem_and_writes_nothing(
         "evses": [{**LOCATION_221_DOC["evses"][0], "uid": "X-9"}],
     }
     response = await operator.post("/locations/import", json=[LOCATION_221_DOC, broken, unmatched])
-    assert response.status_code == 422
+    assert response.status_code == 400
     problems = response.json()["detail"]["problems"]
     assert any(p.startswith("locations[1].city") for p in problems), problems
     assert any("locations[1].evses[1].connectors[0].power_type" in p for p in problems), problems

@@ -358,8 +358,8 @@ async def test_the_api_registers_and_manages_stations_with_scopes(gw: Gateway) -
     body = created.json()
     assert body["registered"] and body["hasPassword"] and len(body["password"]) == 40
     assert (await ops.post("/stations", {"cpId": "CP-1"})).status_code == 409
-    assert (await ops.post("/stations", {"cpId": "CP:1"})).status_code == 422
-    assert (await ops.post("/stations", {"cpId": "CP-2", "password": "short"})).status_code == 422
+    assert (await ops.post("/stations", {"cpId": "CP:1"})).status_code == 400
+    assert (await ops.post("/stations", {"cpId": "CP-2", "password": "short"})).status_code == 400
     weak = await ops.post("/stations", {"cpId": "CP-2", "noPassword": True})
     assert weak.status_code == 201 and not weak.json()["hasPassword"]
     assert "password" not in weak.json()

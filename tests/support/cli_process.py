@@ -11,8 +11,11 @@ from ..conftest import Gateway
 
 
 def cli_env(emsp: Gateway, **extra: str) -> dict[str, str]:
+    # The process reads and writes the gateway's sealed secrets, so it needs the same key.
+    key = {"CHARGEGATE_SECRET_KEY": emsp.settings.secret_key} if emsp.settings.secret_key else {}
     return {
         **os.environ,
+        **key,
         "CHARGEGATE_DATABASE_URL": emsp.settings.database_url,
         "CHARGEGATE_PUBLIC_URL": emsp.base_url,
         "CHARGEGATE_OUTBOUND_ALLOW": emsp.settings.outbound_allow,  # peers on loopback

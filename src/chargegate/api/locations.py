@@ -1,7 +1,7 @@
 """A station's OCPI Location as operators manage it: its data (address, coordinates, time zone,
 plugs), whether it is published, and the import of OCPI Location JSON (docs/security.md#publishing).
 
-Errors: 404 unknown station; 422 invalid data, with `problems` naming each field; 409 a
+Errors: 404 unknown station; 400 invalid data, with `problems` naming each field; 409 a
 publication the data is not complete for, with `problems` saying what is missing."""
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def _answers() -> Iterator[None]:
         raise HTTPException(404, str(exc)) from None
     except LocationDataError as exc:
         raise HTTPException(
-            422, {"error": "invalid", "message": str(exc), "problems": exc.problems}
+            400, {"error": "invalid", "message": str(exc), "problems": exc.problems}
         ) from None
     except NotPublishable as exc:
         raise HTTPException(

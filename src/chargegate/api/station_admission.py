@@ -85,7 +85,7 @@ def _http_error(exc: Exception) -> HTTPException:
         return HTTPException(409, str(exc))
     if isinstance(exc, PasswordNotTaken):
         return HTTPException(409, str(exc))
-    return HTTPException(422, str(exc))
+    return HTTPException(400, str(exc))
 
 
 _ERRORS = (UnknownStation, StationAlreadyRegistered, PasswordNotTaken, InvalidStationId)
@@ -96,7 +96,7 @@ _ERRORS_AND_PASSWORD = (*_ERRORS, InvalidPassword)
     "",
     status_code=201,
     summary="Register a station; a generated password is in the answer, once",
-    responses={409: {"description": "already registered"}, 422: {"description": "invalid"}},
+    responses={409: {"description": "already registered"}, 400: {"description": "invalid"}},
 )
 async def register_station(
     body: RegisterBody, request: Request, key: OperatorScope
