@@ -84,7 +84,11 @@ def build(settings: Settings, *, migrate: bool = True) -> Gateway:
         retention_days=settings.comm_log_retention_days,
         station_bytes_per_minute=settings.comm_log_station_bytes_per_minute,
     )
-    peer_client = PeerClient(egress)
+    peer_client = PeerClient(
+        egress,
+        max_connections=settings.delivery_peer_connections,
+        max_keepalive=settings.delivery_peer_keepalive,
+    )
     delivery = DeliveryWorker(settings, sessions, peer_client, units)
     parties = PartyService(SqlPartyStore(sessions))
     commands = CommandService(
