@@ -48,6 +48,7 @@ from chargegate.settings import Settings
 from chargegate.store import db
 from chargegate.store.comm_log import PRUNE_EVERY, CommunicationLog
 from chargegate.store.command_store import SqlCommandStore
+from chargegate.store.delivery_sql import DeadLetters
 from chargegate.store.emsp_commands_sql import EmspCommandsSql
 from chargegate.store.emsp_peers_sql import EmspPeersSql
 from chargegate.store.emsp_webhooks_sql import EmspWebhooksSql
@@ -278,6 +279,7 @@ class AdminTools:
     emsp_peers: EmspPeers
     locations: Locations
     admission: StationAdmission
+    dead_letters: DeadLetters
 
 
 @asynccontextmanager
@@ -300,6 +302,7 @@ async def admin_tools(settings: Settings) -> AsyncIterator[AdminTools]:
                 admission=StationAdmission(
                     SqlStationAdmissionStore(sessions), settings.ocpp_admission
                 ),
+                dead_letters=DeadLetters(sessions, settings.delivery_result_horizon),
             )
     finally:
         await engine.dispose()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, update
 
@@ -85,7 +86,7 @@ async def claim_due(
                 .order_by(Outbox.id)
                 .limit(limit)
             )
-        ).tuples()
+        ).all()
         candidates = _within_room(found, in_flight or {}, per_peer)
     if not candidates:
         return []
@@ -107,7 +108,7 @@ async def claim_due(
 
 
 def _within_room(
-    found: Iterable[tuple[int, int]], in_flight: Mapping[int, int], per_peer: int | None
+    found: Iterable[Any], in_flight: Mapping[int, int], per_peer: int | None
 ) -> list[int]:
     if per_peer is None:
         return [row_id for row_id, _ in found]
@@ -239,7 +240,7 @@ class DeadLetters:
                     created_at=row.created_at,
                     gave_up_at=row.gave_up_at,  # type: ignore[arg-type]
                 )
-                for row, country, party in rows.tuples()
+                for row, country, party in rows.all()
             ]
 
     async def retry(self, row_id: int, now: datetime) -> bool:
