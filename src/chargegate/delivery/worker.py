@@ -154,7 +154,7 @@ class DeliveryWorker:
 
     async def run_once(self) -> int:
         """Claim what is due and start sending each row on its own; returns how many were
-        claimed (they finish in their own time: `drain` waits for them)."""
+        claimed (each finishes and is recorded in its own time)."""
         rows = await self._claim()
         if not rows:
             return 0
@@ -165,13 +165,6 @@ class DeliveryWorker:
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
         return len(rows)
-
-    async def drain(self) -> None:
-        """Wait until every row started is sent and its outcome written (for tests)."""
-        while self._sending or self._ack_task is not None:
-            await asyncio.gather(*self._sending, return_exceptions=True)
-            if self._ack_task is not None:
-                await self._ack_task
 
     async def _send_claimed(self, row: Deliverable, party: Party | None) -> None:
         try:
@@ -314,7 +307,7 @@ class DeliveryWorker:
         if refused_for_good or expired:
             self._dead_letter(row, attempts, refusal, "refused" if refused_for_good else "expired")
         else:
-            log.info(
+            log.warning(
                 "%s %s to %s failed (attempt %d), retry in %.1fs: %s",
                 row.kind,
                 row.id,
