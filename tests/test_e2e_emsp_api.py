@@ -7,6 +7,8 @@ import asyncio
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -172,10 +174,25 @@ async def test_webhook_gets_every_change_in_order_signed_and_retried(
             expected = hmac.new(secret.encode(), hook.body, hashlib.sha256).hexdigest()
             assert hook.headers["x-chargegate-signature"] == f"sha256={expected}"
             assert hook.headers["x-chargegate-event-id"] == str(payload["id"])
-        state = (await api.request("GET", "/emsp/webhook")).json()
-        assert state["delivered_up_to_event"] == payloads[-1]["id"]
-        assert state["failed_attempts"] == 0
+        # The sink has the POST before the worker commits its cursor: wait for the commit.
+        state = await _webhook_state_when(
+            api, lambda s: s["delivered_up_to_event"] == payloads[-1]["id"]
+        )
+        assert state["failed_attempts"] == 0 and state["dead_since"] is None
         assert (await api.request("DELETE", "/emsp/webhook")).status_code == 204
         assert (await api.request("GET", "/emsp/webhook")).status_code == 404
     finally:
         await sink.stop()
+
+
+async def _webhook_state_when(
+    api: EmspApi, condition: Callable[[dict[str, Any]], bool], timeout: float = 10.0
+) -> dict[str, Any]:
+    """GET /emsp/webhook until `condition` holds of it (fails after `timeout` seconds)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        state: dict[str, Any] = (await api.request("GET", "/emsp/webhook")).json()
+        if condition(state):
+            return state
+        assert asyncio.get_running_loop().time() < deadline, state
+        await asyncio.sleep(0.02)

@@ -20,6 +20,7 @@ from starlette.routing import WebSocketRoute
 
 from chargegate import __version__, bootstrap, redaction
 from chargegate.api import communication_log as api_communication_log
+from chargegate.api import dead_letters as api_dead_letters
 from chargegate.api import emsp as api_emsp
 from chargegate.api import emsp_stream as api_emsp_stream
 from chargegate.api import locations as api_locations
@@ -120,6 +121,7 @@ def create_app(
     app.include_router(api_locations.router)
     app.include_router(api_station_admission.router)
     app.include_router(api_communication_log.router)
+    app.include_router(api_dead_letters.router)
     app.include_router(ocpi_emsp_router)
     app.include_router(api_emsp.router)
     app.include_router(api_emsp_stream.router)

@@ -48,6 +48,7 @@ from chargegate.settings import Settings
 from chargegate.store import db
 from chargegate.store.comm_log import PRUNE_EVERY, CommunicationLog
 from chargegate.store.command_store import SqlCommandStore
+from chargegate.store.delivery_sql import DeadLetters
 from chargegate.store.emsp_commands_sql import EmspCommandsSql
 from chargegate.store.emsp_peers_sql import EmspPeersSql
 from chargegate.store.emsp_webhooks_sql import EmspWebhooksSql
@@ -84,7 +85,11 @@ def build(settings: Settings, *, migrate: bool = True) -> Gateway:
         retention_days=settings.comm_log_retention_days,
         station_bytes_per_minute=settings.comm_log_station_bytes_per_minute,
     )
-    peer_client = PeerClient(egress)
+    peer_client = PeerClient(
+        egress,
+        max_connections=settings.delivery_peer_connections,
+        max_keepalive=settings.delivery_peer_keepalive,
+    )
     delivery = DeliveryWorker(settings, sessions, peer_client, units)
     parties = PartyService(SqlPartyStore(sessions))
     commands = CommandService(
@@ -274,6 +279,7 @@ class AdminTools:
     emsp_peers: EmspPeers
     locations: Locations
     admission: StationAdmission
+    dead_letters: DeadLetters
 
 
 @asynccontextmanager
@@ -296,6 +302,7 @@ async def admin_tools(settings: Settings) -> AsyncIterator[AdminTools]:
                 admission=StationAdmission(
                     SqlStationAdmissionStore(sessions), settings.ocpp_admission
                 ),
+                dead_letters=DeadLetters(sessions, settings.delivery_result_horizon),
             )
     finally:
         await engine.dispose()

@@ -41,7 +41,7 @@ async def system_resolver(host: str, port: int) -> list[str]:
     """getaddrinfo through the event loop (its thread pool): addresses in the system's order."""
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:  # UnicodeError: a name IDNA cannot encode (`a..b`)
         raise Unresolvable(host, f"{host} does not resolve: {exc}") from exc
     found: list[str] = []
     for _family, _type, _proto, _name, sockaddr in infos:

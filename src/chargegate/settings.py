@@ -42,6 +42,23 @@ class Settings(BaseSettings):
     delivery_poll_interval: float = 1.0
     delivery_http_timeout: float = 10.0
     delivery_lease: float = 30.0
+    # Bulkheads (docs/guarantees.md#delivery): connections open at once to one peer's origin
+    # (scheme, host, port) for results, Sessions and CDRs; a peer that never answers holds at
+    # most these, and its requests wait for them, never for another peer's.
+    delivery_peer_connections: int = Field(10, ge=1)
+    # Idle keep-alive connections kept per origin.
+    delivery_peer_keepalive: int = Field(5, ge=0)
+    # A delivery the peer refuses for good (HTTP 4xx but 401/408/429, or an OCPI 2xxx
+    # status_code) is tried this many times, then set aside as a dead letter for the operator
+    # (`chargegate delivery list-dead`); a peer's Session/CDR FIFO moves on past it.
+    delivery_dead_letter_after: int = Field(3, ge=1)
+    # Seconds between probes of a peer whose deliveries fail (refused, 5xx, no answer): its
+    # oldest waiting item is sent again this often whatever its own backoff, and the first
+    # 2xx makes all its waiting items due at once. Bounds recovery after a peer's outage.
+    delivery_peer_probe: float = Field(10.0, gt=0)
+    # Seconds one webhook event may keep failing before the webhook is set aside as a dead
+    # letter (no more attempts until its owner resumes it: POST /emsp/webhook/retry).
+    webhook_horizon: float = Field(86400.0, gt=0)
 
     # How long a START_SESSION may wait for the station's StartTransaction to be linked to it.
     session_link_window: float = 900.0

@@ -421,8 +421,19 @@ class FakeWebhookStore:
         return [
             w
             for w in self.tables.webhooks.values()
-            if w.next_attempt_at <= now and (w.lease_until is None or w.lease_until < now)
+            if w.next_attempt_at <= now
+            and w.dead_at is None
+            and (w.lease_until is None or w.lease_until < now)
         ]
+
+    async def resume(self, api_key_id: int, now: datetime) -> bool:
+        hook = self.tables.webhooks.get(api_key_id)
+        if hook is None or hook.dead_at is None:
+            return False
+        self.tables.webhooks[api_key_id] = dataclasses.replace(
+            hook, dead_at=None, failing_since=None, attempts=0, next_attempt_at=now
+        )
+        return True
 
     async def claim(self, webhook_id: int, now: datetime, until: datetime) -> Webhook | None:
         for key, w in self.tables.webhooks.items():
@@ -439,6 +450,8 @@ class FakeWebhookStore:
         attempts: int,
         last_error: str | None,
         next_attempt_at: datetime,
+        failing_since: datetime | None = None,
+        dead_at: datetime | None = None,
     ) -> None:
         current = self.tables.webhooks.get(webhook.api_key_id)
         if current is None or current.id != webhook.id or current.secret != webhook.secret:
@@ -450,6 +463,8 @@ class FakeWebhookStore:
             attempts=attempts,
             last_error=last_error,
             next_attempt_at=next_attempt_at,
+            failing_since=failing_since,
+            dead_at=dead_at,
         )
 
     async def key_scopes(self, api_key_id: int) -> frozenset[str]:

@@ -3,12 +3,15 @@ retried from where it stopped."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import httpx
 
 from chargegate.delivery.webhooks import WebhookWorker, signature
+from chargegate.domain.clock import utcnow
 from chargegate.service.emsp.webhooks import WebhookSubscriptions
 
 from .fakes_emsp import DRIVER, OPERATOR, FakeEmsp, FakeWebhookStore
@@ -85,3 +88,33 @@ async def test_a_failed_post_is_retried_from_the_event_that_failed() -> None:
     assert await world.hooks.delete(OPERATOR_KEY)
     assert await world.hooks.get(OPERATOR_KEY) is None
     assert not await world.hooks.delete(OPERATOR_KEY)
+
+
+async def test_a_webhook_failing_past_its_horizon_is_a_dead_letter_until_resumed() -> None:
+    world = World(answers=[503, 503])
+    await world.hooks.put(OPERATOR_KEY, URL)
+    await world.emsp.start_session(world.emsp.add_peer())
+    await world.worker.run_once()
+    tables = world.emsp.tables.webhooks
+    hook = tables[OPERATOR_KEY.id]
+    assert hook.failing_since is not None and hook.dead_at is None
+    # The same event has been failing for longer than the horizon when it fails again.
+    horizon = timedelta(seconds=world.emsp.settings.webhook_horizon)
+    tables[OPERATOR_KEY.id] = dataclasses.replace(
+        hook, failing_since=hook.failing_since - horizon, next_attempt_at=utcnow()
+    )
+    await world.worker.run_once()
+    state = await world.hooks.get(OPERATOR_KEY)
+    assert state is not None and state["dead_since"] is not None
+    assert state["last_error"].startswith("HTTP 503")
+    # Dead: not tried again, whatever its backoff says.
+    tables[OPERATOR_KEY.id] = dataclasses.replace(tables[OPERATOR_KEY.id], next_attempt_at=utcnow())
+    await world.worker.run_once()
+    assert len(world.received) == 2
+    # Resumed by its owner: from the event it stopped at, in order.
+    assert await world.hooks.resume(OPERATOR_KEY)
+    await world.worker.run_once()
+    assert world.kinds() == ["REQUESTED", "REQUESTED", "REQUESTED", "RESPONDED"]
+    state = await world.hooks.get(OPERATOR_KEY)
+    assert state is not None and state["dead_since"] is None and state["failed_attempts"] == 0
+    assert not await world.hooks.resume(OPERATOR_KEY)  # not dead any more

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +37,16 @@ class FakeEmsp:
     server: LiveServer | None = None
     token_c: str | None = None
     version: str = "2.2.1"
+    # Callbacks this predicate picks are refused for good (HTTP 422, OCPI 2001): a poison item.
+    refuse: Callable[[Received], bool] | None = None
+    # Callbacks this predicate picks get no answer until `release()` (a peer that hangs).
+    hang: Callable[[Received], bool] | None = None
     _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        """Let every hanging callback answer (so the server can stop)."""
+        self._released.set()
 
     @property
     def base_url(self) -> str:
@@ -91,13 +101,19 @@ class FakeEmsp:
                 body: Any = await request.json() if raw else None
             except ValueError:
                 body = raw.decode(errors="replace")
+            arrival = Received(request.method, request.url.path, dict(request.headers), body)
             async with self._arrived:
-                self.received.append(
-                    Received(request.method, request.url.path, dict(request.headers), body)
-                )
+                self.received.append(arrival)
                 self._arrived.notify_all()
             if not self.auth_ok(request):
                 return JSONResponse({"status_code": 2000}, status_code=401)
+            if self.hang is not None and self.hang(arrival):
+                await self._released.wait()
+                return JSONResponse({"status_code": 3000}, status_code=503)
+            if self.refuse is not None and self.refuse(arrival):
+                return JSONResponse(
+                    {"status_code": 2001, "status_message": "invalid object"}, status_code=422
+                )
             if self.fail_next > 0:
                 self.fail_next -= 1
                 return JSONResponse(
@@ -118,6 +134,7 @@ class FakeEmsp:
         return self
 
     async def stop(self) -> None:
+        self.release()
         if self.server is not None:
             await self.server.stop()
 

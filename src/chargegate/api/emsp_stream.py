@@ -160,6 +160,16 @@ async def get_webhook(request: Request, key: AnyKey) -> dict[str, Any]:
     return result
 
 
+@router.post(
+    "/webhook/retry",
+    summary="Resume a dead webhook (past its horizon) from the event it stopped at",
+    status_code=204,
+)
+async def retry_webhook(request: Request, key: AnyKey) -> None:
+    if not await gateway_of(request).emsp.subscriptions.resume(key):
+        raise ec.EmspRequestError("not_found", "this key has no dead webhook")
+
+
 @router.delete("/webhook", summary="Stop POSTing this key's command changes", status_code=204)
 async def delete_webhook(request: Request, key: AnyKey) -> None:
     if not await gateway_of(request).emsp.subscriptions.delete(key):

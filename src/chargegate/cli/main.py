@@ -1,4 +1,5 @@
-"""`chargegate serve | party | operator-key | station | location | db | peer | emsp | sim`."""
+"""`chargegate serve | party | operator-key | station | location | delivery | db | peer | emsp |
+sim`."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-from . import admin, emsp, locations, stations
+from . import admin, deliveries, emsp, locations, stations
 from .serve import serve as serve_command
 
 
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     stations.add_parsers(station)
 
     locations.add_parsers(sub)
+    deliveries.add_parsers(sub)
 
     dbp = sub.add_parser("db", help="database").add_subparsers(dest="db", required=True)
     dbp.add_parser("upgrade", help="apply migrations").set_defaults(func=admin.db_upgrade)

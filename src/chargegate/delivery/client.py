@@ -65,17 +65,19 @@ class PeerClient:
     def __init__(
         self,
         egress: Egress | None = None,
-        max_connections: int = 200,
-        max_keepalive: int = 100,
+        max_connections: int = 10,
+        max_keepalive: int = 5,
         keepalive_expiry: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        """At most `max_connections` requests at once (others wait, within their timeout); up
-        to `max_keepalive` idle connections kept, each for `keepalive_expiry` seconds. Proxies
-        are read from the environment once, here. Every connection goes to an address
+        """Per origin (scheme, host, port: one peer's receiver): at most `max_connections`
+        requests at once (others to it wait, within their timeout) and up to `max_keepalive`
+        idle connections kept, each for `keepalive_expiry` seconds. Origins share nothing, so
+        a peer that never answers holds its own connections and no other's (a bulkhead).
+        Proxies are read from the environment once, here. Every connection goes to an address
         `egress` checked (default: no allow-list, public addresses only)."""
         self._egress = egress or Egress(OutboundPolicy())
-        self._slots = asyncio.Semaphore(max_connections)
+        self._slots: dict[tuple[str, str, int], asyncio.Semaphore] = {}
         self._max_connections = max_connections
         found = urllib.request.getproxies_environment()
         self._proxied_schemes = {
@@ -87,7 +89,6 @@ class PeerClient:
         # One context for every connection: building one loads the CA bundle.
         self._ssl_context = ssl_context or ssl.create_default_context()
         self._idle: dict[tuple[str, str, int], deque[Http1Connection]] = {}
-        self._idle_count = 0
 
     async def send(
         self,
@@ -110,11 +111,16 @@ class PeerClient:
             except OutboundRefused as exc:
                 raise SendError(f"ConnectError: {exc}") from exc
             return await self._send_via_proxy(method, url, content, headers, timeout, target)
+        slots = self._slots.get(target.origin)
+        if slots is None:
+            slots = self._slots[target.origin] = asyncio.Semaphore(self._max_connections)
         try:
             async with asyncio.timeout(timeout):
-                await self._slots.acquire()
+                await slots.acquire()
         except TimeoutError as exc:
-            raise SendError("PoolTimeout: every connection stayed busy") from exc
+            raise SendError(
+                f"PoolTimeout: every connection to {target.host_header} stayed busy"
+            ) from exc
         waiting_for = "ConnectTimeout: no connection to"
         try:
             async with asyncio.timeout(timeout):
@@ -130,7 +136,7 @@ class PeerClient:
         except ExchangeError as exc:
             raise SendError(f"{exc.kind}: {exc}") from exc
         finally:
-            self._slots.release()
+            slots.release()
         self._give_back(target.origin, connection)
         return Answer(status, answer)
 
@@ -148,7 +154,8 @@ class PeerClient:
                 trust_env=True,
                 verify=self._ssl_context,
                 limits=httpx.Limits(
-                    max_connections=self._max_connections,
+                    # One proxy carries every origin: its own, larger budget.
+                    max_connections=max(self._max_connections, 200),
                     max_keepalive_connections=self._max_keepalive,
                     keepalive_expiry=self._keepalive_expiry,
                 ),
@@ -174,6 +181,8 @@ class PeerClient:
             addresses = await self._egress.addresses(host, port)
         except OutboundRefused as exc:
             raise SendError(f"ConnectError: {exc}") from exc
+        except (UnicodeError, ValueError) as exc:  # a name IDNA cannot encode (`a..b`)
+            raise SendError(f"ConnectError: cannot resolve {host!r}: {exc}") from exc
         failure: BaseException | None = None
         # Resolved and checked once: connect to those addresses, never to a fresh lookup of
         # the name (no DNS rebinding window); TLS still verifies the certificate for the name.
@@ -192,7 +201,6 @@ class PeerClient:
         oldest_kept = time.monotonic() - self._keepalive_expiry
         while idle:
             connection = idle.pop()  # the most recently used: the least likely to have lapsed
-            self._idle_count -= 1
             # Not reusable: the peer closed it while it was idle (the loop read the EOF).
             if connection.reusable and connection.idle_since >= oldest_kept:
                 return connection
@@ -200,22 +208,33 @@ class PeerClient:
         return None
 
     def _give_back(self, origin: tuple[str, str, int], connection: Http1Connection) -> None:
-        if not connection.reusable or self._idle_count >= self._max_keepalive:
+        idle = self._idle.get(origin)
+        if idle is None:
+            idle = self._idle[origin] = deque()
+        if not connection.reusable or len(idle) >= self._max_keepalive:
             connection.close()
             return
         connection.idle_since = time.monotonic()
-        self._idle.setdefault(origin, deque()).append(connection)
-        self._idle_count += 1
+        idle.append(connection)
 
     async def aclose(self) -> None:
         for idle in self._idle.values():
             while idle:
                 idle.pop().close()
         self._idle.clear()
-        self._idle_count = 0
         if self._via_proxy is not None:
             await self._via_proxy.aclose()
             self._via_proxy = None
+
+
+def origin_of_url(url: str) -> str:
+    """scheme://host:port of a URL, for a log line: no path, no query, no credentials."""
+    try:
+        target = _parse(url)
+    except SendError:
+        return "(unparseable URL)"
+    scheme, host, port = target.origin
+    return f"{scheme}://{host}:{port}"
 
 
 def _parse(url: str) -> _Target:

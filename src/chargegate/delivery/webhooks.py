@@ -1,5 +1,7 @@
 """Webhooks: an API key may name one URL that gets every change of its commands, POSTed one
-event at a time in order, retried with backoff until it answers 2xx.
+event at a time in order, retried with backoff until it answers 2xx or, after failing on one
+event for `webhook_horizon` seconds, set aside as a dead letter until its owner resumes it
+(docs/guarantees.md#webhooks).
 
 A webhook's `cursor` is the last event it acknowledged, so nothing is kept per delivery and a
 restart loses nothing. A lease (a conditional UPDATE in store/emsp_webhooks_sql.py) keeps two
@@ -15,6 +17,7 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
@@ -46,7 +49,10 @@ class WebhookWorker:
         store: WebhookStore,
         client: httpx.AsyncClient,
         events: EmspEvents,
+        on_dead_letter: Callable[[Webhook], None] | None = None,
     ) -> None:
+        """`on_dead_letter` is called once per webhook set aside (the metric's hook)."""
+        self._on_dead_letter = on_dead_letter
         self._settings = settings
         self._store = store
         self._client = client
@@ -132,21 +138,41 @@ class WebhookWorker:
             )
             return
         attempts = hook.attempts + 1
+        # The event that failed: the same as last round's, or a new one if some went through.
+        since = hook.failing_since if cursor == hook.cursor and hook.failing_since else now
+        dead = (now - since).total_seconds() >= self._settings.webhook_horizon
         delay = retry_delay(
             attempts, self._settings.delivery_retry_base, self._settings.delivery_retry_max
         )
-        log.warning(
-            "webhook %s: event after %d failed (attempt %d), retry in %.1fs: %s",
-            redaction.url(hook.url),
-            cursor,
-            attempts,
-            delay,
-            error,
-        )
+        if dead:
+            # A dead letter: no secret, no body; the owner resumes it (POST /emsp/webhook/retry).
+            log.warning(
+                "dead letter: webhook %s of API key %s at event %d, failing for %.0fs after %d"
+                " attempts: %s",
+                hook.id,
+                hook.api_key_id,
+                cursor,
+                (now - since).total_seconds(),
+                attempts,
+                error.split(":", 1)[0],
+            )
+            if self._on_dead_letter is not None:
+                self._on_dead_letter(hook)  # the metric's hook (issue 22)
+        else:
+            log.warning(
+                "webhook %s: event after %d failed (attempt %d), retry in %.1fs: %s",
+                redaction.url(hook.url),
+                cursor,
+                attempts,
+                delay,
+                error,
+            )
         await self._store.delivered(
             hook,
             cursor=cursor,
             attempts=attempts,
             last_error=error,
             next_attempt_at=now + timedelta(seconds=delay),
+            failing_since=since,
+            dead_at=now if dead else None,
         )

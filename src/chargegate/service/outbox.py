@@ -26,12 +26,14 @@ class OutboxRow:
     command_id: str | None
     fifo: bool
     attempts: int
+    refusals: int
     next_attempt_at: datetime
     lease_until: datetime | None
     expires_at: datetime | None
     created_at: datetime
     delivered_at: datetime | None
     gave_up_at: datetime | None
+    dropped_at: datetime | None
     last_error: str | None
 
 
@@ -64,11 +66,13 @@ def outbox_values(
         command_id=command_id,
         fifo=fifo,
         attempts=0,
+        refusals=0,
         next_attempt_at=now,
         lease_until=now + timedelta(seconds=lease_seconds) if lease_seconds else None,
         expires_at=now + timedelta(seconds=horizon) if horizon is not None else None,
         created_at=now,
         delivered_at=None,
         gave_up_at=None,
+        dropped_at=None,
         last_error=None,
     )

@@ -161,12 +161,14 @@ TEMPLATE_COLUMNS = (
     "method",
     "fifo",
     "attempts",
+    "refusals",
     "next_attempt_at",
     "lease_until",
     "expires_at",
     "created_at",
     "delivered_at",
     "gave_up_at",
+    "dropped_at",
     "last_error",
 )
 # The body in the command's version: 2.1.1's CommandResponse form, or 2.2.1's CommandResult

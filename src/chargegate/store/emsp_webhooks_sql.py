@@ -32,7 +32,7 @@ class EmspWebhooksSql:
                 s.add(hook)
             hook.url, hook.secret, hook.cursor = url, secret, cursor
             hook.attempts, hook.next_attempt_at, hook.last_error = 0, now, None
-            hook.lease_until = None
+            hook.lease_until = hook.failing_since = hook.dead_at = None
 
     async def get(self, api_key_id: int) -> Webhook | None:
         async with self._sessions() as s:
@@ -52,10 +52,20 @@ class EmspWebhooksSql:
             rows = await s.scalars(
                 select(EmspWebhook).where(
                     EmspWebhook.next_attempt_at <= now,
+                    EmspWebhook.dead_at.is_(None),
                     _free(now),
                 )
             )
             return [as_record(Webhook, row) for row in rows]
+
+    async def resume(self, api_key_id: int, now: datetime) -> bool:
+        async with self._sessions.begin() as s:
+            done = await s.execute(
+                update(EmspWebhook)
+                .where(EmspWebhook.api_key_id == api_key_id, EmspWebhook.dead_at.is_not(None))
+                .values(dead_at=None, failing_since=None, attempts=0, next_attempt_at=now)
+            )
+        return bool(done.rowcount)  # type: ignore[attr-defined]
 
     async def claim(self, webhook_id: int, now: datetime, until: datetime) -> Webhook | None:
         async with self._sessions.begin() as s:
@@ -80,6 +90,8 @@ class EmspWebhooksSql:
         attempts: int,
         last_error: str | None,
         next_attempt_at: datetime,
+        failing_since: datetime | None = None,
+        dead_at: datetime | None = None,
     ) -> None:
         async with self._sessions.begin() as s:
             # Only if the webhook was not set anew meanwhile (a new secret, a new cursor). The
@@ -98,6 +110,8 @@ class EmspWebhooksSql:
                     attempts=attempts,
                     last_error=last_error,
                     next_attempt_at=next_attempt_at,
+                    failing_since=failing_since,
+                    dead_at=dead_at,
                 )
             )
 

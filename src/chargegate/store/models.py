@@ -220,7 +220,11 @@ class Outbox(Base):
     """A request we owe a peer. Written in the transaction that decided it; never lost."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "delivered_at", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "delivered_at", "next_attempt_at"),
+        # The operator's dead letters (docs/guarantees.md#dead-letters).
+        Index("ix_outbox_gave_up", "gave_up_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(24))  # COMMAND_RESULT | SESSION
@@ -234,11 +238,16 @@ class Outbox(Base):
     # Store-and-forward items of one peer go out in FIFO order; results do not wait on each other.
     fifo: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Attempts the peer refused for good (4xx, OCPI 2xxx): past a bound, a dead letter.
+    refusals: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
     lease_until: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
+    # Set: a dead letter (refused for good, or past its horizon), no longer tried.
     gave_up_at: Mapped[datetime | None]
+    # Set: the operator dropped the dead letter; it stays for the record.
+    dropped_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
 
@@ -466,4 +475,8 @@ class EmspWebhook(Base):
     next_attempt_at: Mapped[datetime]
     lease_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # When the event after `cursor` first failed; past the webhook horizon, `dead_at` is set
+    # and nothing is sent until the owner resumes it.
+    failing_since: Mapped[datetime | None]
+    dead_at: Mapped[datetime | None]
     created_at: Mapped[datetime]

@@ -157,3 +157,5 @@ class Webhook:
     created_at: datetime
     lease_until: datetime | None = None
     last_error: str | None = None
+    failing_since: datetime | None = None  # the event after `cursor` first failed then
+    dead_at: datetime | None = None  # past the horizon: set aside until resumed

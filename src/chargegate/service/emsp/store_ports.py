@@ -205,7 +205,11 @@ class WebhookStore(Protocol):
         ...
 
     async def due(self, now: datetime) -> list[Webhook]:
-        """Webhooks whose next attempt is due and that no worker holds a lease on."""
+        """Webhooks whose next attempt is due, not dead, and that no worker holds a lease on."""
+        ...
+
+    async def resume(self, api_key_id: int, now: datetime) -> bool:
+        """A dead webhook due again from its cursor, its horizon anew; False if not dead."""
         ...
 
     async def claim(self, webhook_id: int, now: datetime, until: datetime) -> Webhook | None:
@@ -220,6 +224,8 @@ class WebhookStore(Protocol):
         attempts: int,
         last_error: str | None,
         next_attempt_at: datetime,
+        failing_since: datetime | None = None,
+        dead_at: datetime | None = None,
     ) -> None:
         """Record a delivery round and release the lease, unless the webhook was set again
         meanwhile (a PUT makes a new secret and resets the cursor)."""

@@ -45,7 +45,17 @@ class WebhookSubscriptions:
             "failed_attempts": hook.attempts,
             "next_attempt_at": ocpi_datetime(hook.next_attempt_at) if hook.attempts else None,
             "last_error": hook.last_error,
+            # Past the webhook horizon: nothing is sent until POST /emsp/webhook/retry (from
+            # the cursor) or a new PUT (from now on).
+            "dead_since": ocpi_datetime(hook.dead_at) if hook.dead_at else None,
         }
+
+    async def resume(self, key: ApiKey) -> bool:
+        """Send a dead webhook's events again from where it stopped."""
+        resumed = await self._store.resume(key.id, utcnow())
+        if resumed:
+            self._events.signal.notify()
+        return resumed
 
     async def delete(self, key: ApiKey) -> bool:
         return await self._store.delete(key.id)
