@@ -357,8 +357,8 @@ async def test_outcomes_are_recorded_in_one_unit(store: Store) -> None:
         delivery_sql.record_outcomes,
         [1],
         [
-            Failure(2, 3, "HTTP 500", retry_at, give_up=False),
-            Failure(3, 3, "HTTP 502", retry_at, give_up=True),
+            Failure(2, 3, 0, "HTTP 500", retry_at, give_up=False),
+            Failure(3, 3, 0, "HTTP 502", retry_at, give_up=True),
         ],
         NOW,
     )
