@@ -45,9 +45,12 @@ class Settings(BaseSettings):
     # Bulkheads (docs/guarantees.md#delivery): connections open at once to one peer's origin
     # (scheme, host, port) for results, Sessions and CDRs; a peer that never answers holds at
     # most these, and its requests wait for them, never for another peer's.
-    delivery_peer_connections: int = Field(10, ge=1)
-    # Idle keep-alive connections kept per origin.
-    delivery_peer_keepalive: int = Field(5, ge=0)
+    # 50: a hub's results at full speed (50 in flight) each get a connection without waiting
+    # (docs/performance.md#targets); a dead peer holds no more file descriptors than that.
+    delivery_peer_connections: int = Field(50, ge=1)
+    # Idle keep-alive connections kept per origin: as many as may be open, so a busy peer's
+    # connections are reused rather than closed and opened again between bursts.
+    delivery_peer_keepalive: int = Field(50, ge=0)
     # A delivery the peer refuses for good (HTTP 4xx but 401/408/429, or an OCPI 2xxx
     # status_code) is tried this many times, then set aside as a dead letter for the operator
     # (`chargegate delivery list-dead`); a peer's Session/CDR FIFO moves on past it.

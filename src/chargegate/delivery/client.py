@@ -65,8 +65,8 @@ class PeerClient:
     def __init__(
         self,
         egress: Egress | None = None,
-        max_connections: int = 10,
-        max_keepalive: int = 5,
+        max_connections: int = 50,
+        max_keepalive: int = 50,
         keepalive_expiry: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
