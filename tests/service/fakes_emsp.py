@@ -96,7 +96,6 @@ class FakeTransaction:
             for c in self._t.commands.values()
             if (
                 c.state == "RESPONDED"
-                and c.response_result == "ACCEPTED"
                 and c.expires_at is not None
                 and c.expires_at <= now
             )
