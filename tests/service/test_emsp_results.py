@@ -113,7 +113,9 @@ async def test_a_result_after_a_refusal_is_late_and_changes_nothing() -> None:
     "state", [ec.EmspCommandState.RESULT, ec.EmspCommandState.EXPIRED, ec.EmspCommandState.FAILED]
 )
 @pytest.mark.parametrize("result", [None, "ACCEPTED", "REJECTED"])
-def test_no_transition_changes_a_final_state(state: ec.EmspCommandState, result: str | None) -> None:
+def test_no_transition_changes_a_final_state(
+    state: ec.EmspCommandState, result: str | None
+) -> None:
     """Every way a change can come, from every final state: the state stays."""
     for response in (None, "ACCEPTED", "REJECTED"):
         now = ec.Snapshot(dc.CommandType.START_SESSION, state, response, result, 1000)
