@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 
 from chargegate.domain import commands as dc
-from chargegate.domain.clock import utcnow
 from chargegate.domain import emsp_commands as ec
+from chargegate.domain.clock import utcnow
 from chargegate.domain.emsp_commands import CpoAnswer
 from chargegate.service.emsp.records import SentCommand
 
