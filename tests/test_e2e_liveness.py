@@ -46,7 +46,9 @@ async def _offline_within(gateway: Gateway, station_id: str, bound: float) -> fl
     """Seconds until the gateway has the station offline; fails past `bound`."""
     started = time.monotonic()
     async with asyncio.timeout(bound):
-        while await gateway.state.router.is_connected(station_id):
+        while True:
+            if not await gateway.state.router.is_connected(station_id):
+                break
             await asyncio.sleep(0.02)
     return time.monotonic() - started
 
