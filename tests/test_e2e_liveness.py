@@ -20,6 +20,7 @@ from .support.ocpi_client import OcpiClient
 from .support.operator import OperatorClient
 from .support.servers import running
 from .support.tcp_relay import TcpRelay
+from .test_e2e_cluster import Cluster
 
 # Short bounds for tests: pings every 0.3 s, 0.5 s for a pong; Heartbeats every 1 s, gone
 # after 2 s without a frame.
@@ -127,3 +128,26 @@ async def test_station_that_heartbeats_stays_online(database_url: str, relay_to:
             assert await gateway.state.router.is_connected("CP-1")
         finally:
             await station.close()
+
+
+async def test_silent_station_is_offline_on_every_node_of_a_cluster(
+    postgres_url: str, redis_url: str
+) -> None:
+    cluster = await Cluster(postgres_url, redis_url, ws_ping_interval=0, **HEARTBEATS).start()
+    try:
+        holder, other = cluster.nodes
+        station = SimulatedStation16("CP-1", holder.ws_url, heartbeat_interval=3600)
+        await station.connect_and_boot()
+        try:
+            async with asyncio.timeout(5):  # registered in Redis: the other node sees it
+                while True:
+                    if await other.state.router.is_connected("CP-1"):
+                        break
+                    await asyncio.sleep(0.02)
+            bound = HEARTBEATS["heartbeat_interval"] * HEARTBEATS["heartbeat_grace_factor"]
+            await _offline_within(other, "CP-1", bound + SLACK)
+            assert not await holder.state.router.is_connected("CP-1")
+        finally:
+            await station.close()
+    finally:
+        await cluster.stop()
