@@ -211,3 +211,40 @@ async def test_a_cpo_error_answer_is_final_and_an_unreachable_cpo_fails(
     failed = await api.sent(PEER, "STOP_SESSION", STOP)
     assert (failed["state"], failed["final"]) == ("FAILED", True)
     assert "/ocpi/cpo/2.2.1/commands/STOP_SESSION failed: ConnectError" in failed["failure"]
+
+
+async def test_final_means_final_an_unreadable_success_waits_for_the_result(
+    stub_cpo: StubCpo, emsp_database_url: str
+) -> None:
+    """README, GET /emsp/commands: `final` says nothing more will change. A CPO answering
+    1000 with a CommandResponse we cannot read took the command: it stays open (not FAILED)
+    until its result comes, and the command's stream ends only there."""
+    settings = {**EMSP_SETTINGS, "emsp_default_result_timeout": 30.0}
+    gw = await Gateway(emsp_database_url, **settings).start()
+    try:
+        api = await _connected(stub_cpo, gw, "2.2.1")
+        stub_cpo.answer = {"resu1t": "ACCEPTED?"}  # status_code 1000, nothing we can read
+        sent = await api.sent(PEER, "STOP_SESSION", STOP)
+        assert (sent["state"], sent["final"]) == ("RESPONDED", False)
+        assert sent["response"]["status_code"] == 1000 and sent["response"]["result"] is None
+        following = asyncio.ensure_future(api.events(sent["id"]))
+        url = stub_cpo.commands[0].body["response_url"]
+        posted = await stub_cpo.call_emsp("POST", url, {"result": "ACCEPTED"})
+        assert posted.json()["status_code"] == 1000
+        stream = await following
+        assert [(e["sse_event"], e["command"]["state"], e["command"]["final"]) for e in stream] == [
+            ("REQUESTED", "REQUESTED", False),
+            ("RESPONDED", "RESPONDED", False),
+            ("RESULT", "RESULT", True),
+        ]
+        # Final: another result is not taken, and the command stays as it was told.
+        again = await stub_cpo.call_emsp("POST", url, {"result": "FAILED"})
+        assert "already recorded" in str(again.json().get("status_message"))
+        view = await api.get(sent["id"])
+        assert (view["state"], view["final"], view["result"]["result"]) == (
+            "RESULT",
+            True,
+            "ACCEPTED",
+        )
+    finally:
+        await gw.stop()

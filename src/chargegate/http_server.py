@@ -37,7 +37,10 @@ def server_config(app: Any, settings: Settings, **options: Any) -> LimitedConfig
     """uvicorn's Config for `app` with the gateway's limits; `options` are uvicorn's own
     (host, port, log_level, …)."""
     assert AutoWebSocketsProtocol is not None  # uvicorn[standard] brings websockets
-    options.setdefault("ws_ping_interval", None)  # OCPP heartbeats keep the line alive
+    # Pings find a half-open connection that OCPP heartbeats (minutes apart) would find late;
+    # a missing pong closes it, and the station goes offline (docs/guarantees.md#liveness).
+    options.setdefault("ws_ping_interval", settings.ws_ping_interval or None)
+    options.setdefault("ws_ping_timeout", settings.ws_ping_timeout or None)
     options.setdefault("ws_per_message_deflate", settings.ws_per_message_deflate)
     # A frame past the OCPP cap is closed with 1009 before it is read whole.
     options.setdefault("ws_max_size", settings.ocpp_max_frame_bytes)

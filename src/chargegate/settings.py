@@ -147,7 +147,17 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(None, repr=False)
     secret_key_file: str | None = None
 
+    # Seconds between Heartbeats, told to stations in the BootNotification answer.
     heartbeat_interval: int = 300
+    # Liveness (docs/guarantees.md#liveness): a station that sent no frame at all for
+    # heartbeat_interval × this is taken as gone (its socket closed, offline at once); 2.5
+    # forgives one lost Heartbeat and a late one. 0 turns it off.
+    heartbeat_grace_factor: float = Field(2.5, ge=0)
+    # Seconds between WebSocket pings, and seconds a pong may take before the connection is
+    # closed: a half-open TCP connection (a dead NAT, a station without power) is found within
+    # their sum even when the heartbeat interval is long. 0 turns pings (or the timeout) off.
+    ws_ping_interval: float = Field(30.0, ge=0)
+    ws_ping_timeout: float = Field(30.0, ge=0)
 
     # OCPP-J limits per station connection (docs/security.md#ocpp-j-robustness).
     # Largest frame in bytes (UTF-8), closed with 1009 beyond: a 1.6 GetConfiguration answer or a

@@ -94,12 +94,7 @@ class FakeTransaction:
         return [
             c.id
             for c in self._t.commands.values()
-            if (
-                c.state == "RESPONDED"
-                and c.response_result == "ACCEPTED"
-                and c.expires_at is not None
-                and c.expires_at <= now
-            )
+            if (c.state == "RESPONDED" and c.expires_at is not None and c.expires_at <= now)
             or (c.state == "REQUESTED" and c.created_at <= stale_before)
         ]
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from chargegate.domain import commands as dc
+from chargegate.domain import emsp_commands as ec
 from chargegate.domain.clock import utcnow
 from chargegate.domain.emsp_commands import CpoAnswer
 from chargegate.service.emsp.records import SentCommand
@@ -61,13 +62,77 @@ async def test_a_result_that_beats_the_answer_is_told_after_it() -> None:
     assert emsp.tables.events[2].data == view
 
 
-async def test_a_result_for_a_command_whose_sending_failed_is_recorded() -> None:
+async def test_a_result_for_a_command_whose_sending_failed_is_late_and_changes_nothing() -> None:
     emsp = FakeEmsp()
     emsp.channel.answer = CpoAnswer(failure="ReadTimeout")
     view, _ = await emsp.start_session(emsp.add_peer())
+    assert view["final"] is True
     await emsp.post_result(view["id"], "ACCEPTED")
-    assert emsp.command(view["id"]).state == "RESULT"
-    assert emsp.kinds(view["id"]) == ["REQUESTED", "FAILED", "RESULT"]
+    now = await emsp.commands.get(OPERATOR, view["id"])
+    # FAILED was final: the result is recorded and told, the state stays.
+    assert now["state"] == "FAILED" and now["final"] is True
+    assert (now["result"]["result"], now["result"]["late"]) == ("ACCEPTED", True)
+    assert emsp.kinds(view["id"]) == ["REQUESTED", "FAILED", "LATE_RESULT"]
+
+
+async def test_an_unreadable_success_leaves_the_command_open_for_its_result() -> None:
+    emsp = FakeEmsp()
+    emsp.channel.answer = CpoAnswer(status_code=1000, message="could not read: 'garbage'")
+    view, _ = await emsp.start_session(emsp.add_peer())
+    assert (view["state"], view["final"]) == ("RESPONDED", False)
+    assert view["expires_at"] is not None
+    await emsp.post_result(view["id"], "ACCEPTED", "charging")
+    now = await emsp.commands.get(OPERATOR, view["id"])
+    assert (now["state"], now["final"], now["result"]["result"]) == ("RESULT", True, "ACCEPTED")
+    assert emsp.kinds(view["id"]) == ["REQUESTED", "RESPONDED", "RESULT"]
+    finals = [e.data["final"] for e in emsp.tables.events if e.command_id == view["id"]]
+    assert finals == [False, False, True]
+
+
+async def test_an_unreadable_success_without_a_result_expires() -> None:
+    emsp = FakeEmsp()
+    emsp.channel.answer = CpoAnswer(status_code=1000)
+    view, _ = await emsp.start_session(emsp.add_peer())
+    emsp.age(view["id"], timedelta(hours=1))
+    assert await emsp.commands.resolve_expired() == 1
+    assert emsp.command(view["id"]).state == "EXPIRED"
+    assert emsp.kinds(view["id"]) == ["REQUESTED", "RESPONDED", "EXPIRED"]
+
+
+async def test_a_result_after_a_refusal_is_late_and_changes_nothing() -> None:
+    emsp = FakeEmsp()
+    emsp.channel.answer = CpoAnswer(status_code=1000, result="REJECTED")
+    view, _ = await emsp.start_session(emsp.add_peer())
+    assert (view["state"], view["final"]) == ("RESPONDED", True)
+    await emsp.post_result(view["id"], "ACCEPTED")
+    assert emsp.command(view["id"]).state == "RESPONDED"
+    assert emsp.kinds(view["id"]) == ["REQUESTED", "RESPONDED", "LATE_RESULT"]
+
+
+@pytest.mark.parametrize(
+    "state", [ec.EmspCommandState.RESULT, ec.EmspCommandState.EXPIRED, ec.EmspCommandState.FAILED]
+)
+@pytest.mark.parametrize("result", [None, "ACCEPTED", "REJECTED"])
+def test_no_transition_changes_a_final_state(
+    state: ec.EmspCommandState, result: str | None
+) -> None:
+    """Every way a change can come, from every final state: the state stays."""
+    for response in (None, "ACCEPTED", "REJECTED"):
+        now = ec.Snapshot(dc.CommandType.START_SESSION, state, response, result, 1000)
+        assert ec.is_final(now.state, now.response_result, now.response_status_code)
+        decided = [
+            ec.on_response(now),
+            ec.on_failure(now),
+            ec.on_deadline(now),
+            *(ec.on_result(now, r) for r in ("ACCEPTED", "REJECTED", "FAILED")),
+        ]
+        for transition in decided:
+            assert ec.settled(now, transition).state is state
+    # A transition a use case would get wrong is stopped, with a note saying why.
+    now = ec.Snapshot(dc.CommandType.START_SESSION, state, "ACCEPTED", result, 1000)
+    moved = ec.Transition(ec.EmspCommandState.REQUESTED, (ec.EventKind.REQUESTED,))
+    kept = ec.settled(now, moved)
+    assert (kept.state, kept.events) == (state, ()) and kept.note
 
 
 async def test_a_failure_after_a_result_came_first_is_the_result() -> None:

@@ -1,9 +1,15 @@
 """A command we send as an eMSP, from the API request to its outcome (state machine and rules).
 
 REQUESTED ──CPO answers ACCEPTED──▶ RESPONDED ──result POSTed──▶ RESULT
-    │                                   └──the CPO's timeout passes──▶ EXPIRED
+    │          (or 1000 with a CommandResponse   └──the CPO's timeout passes──▶ EXPIRED
+    │           we cannot read)
     ├──CPO answers anything else──▶ RESPONDED (final: the CPO sends no result then)
     └──the CPO cannot be reached / answers an HTTP error──▶ FAILED
+
+Final means final: once `is_final` holds, no transition changes the state again (`settled`
+keeps every transition to that); a result after EXPIRED or FAILED is recorded as LATE_RESULT,
+and 2.2.1's CANCELED_RESERVATION after an accepted reservation is the one later RESULT event
+(docs/decisions.md#final-means-final).
 
 A result can beat the CPO's synchronous answer to us (the CPO dispatches before it answers), so a
 result for a REQUESTED command is kept until the answer is recorded, and both changes are then
@@ -135,6 +141,7 @@ class Snapshot:
     state: EmspCommandState
     response_result: str | None
     result: str | None
+    response_status_code: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,11 +152,43 @@ class Transition:
     note: str | None = None  # why a result was not taken, for the CPO's status_message
 
 
-def is_final(state: EmspCommandState, response_result: str | None) -> bool:
+def awaits_result(response_status_code: int | None, response_result: str | None) -> bool:
+    """The CPO took the command, so its result may still come: it answered ACCEPTED, or it
+    answered success (1000) with a CommandResponse we could not read (a result then tells what
+    happened; its expiry ends the wait)."""
+    return response_result == "ACCEPTED" or (
+        response_status_code == 1000 and response_result is None
+    )
+
+
+def is_final(
+    state: EmspCommandState, response_result: str | None, response_status_code: int | None = None
+) -> bool:
     """Nothing more will change the command's state (a late result only adds an event)."""
     if state is EmspCommandState.RESPONDED:
-        return response_result != "ACCEPTED"
+        return not awaits_result(response_status_code, response_result)
     return state is not EmspCommandState.REQUESTED
+
+
+def settled(now: Snapshot, transition: Transition) -> Transition:
+    """`transition` as a final command may take it: its state stays, and only a late result,
+    or 2.2.1's CANCELED_RESERVATION (a RESULT event on a RESULT), is told after it."""
+    if not is_final(now.state, now.response_result, now.response_status_code):
+        return transition
+    if transition.state is now.state and set(transition.events) <= _AFTER_FINAL.get(
+        now.state, frozenset()
+    ):
+        return transition
+    return Transition(now.state, note=f"the command is final ({now.state.value}); not changed")
+
+
+# What may still be told about a final command, by its state.
+_AFTER_FINAL: dict[EmspCommandState, frozenset[EventKind]] = {
+    EmspCommandState.RESPONDED: frozenset({EventKind.LATE_RESULT}),
+    EmspCommandState.EXPIRED: frozenset({EventKind.LATE_RESULT}),
+    EmspCommandState.FAILED: frozenset({EventKind.LATE_RESULT}),
+    EmspCommandState.RESULT: frozenset({EventKind.RESULT}),  # CANCELED_RESERVATION only
+}
 
 
 def on_response(now: Snapshot) -> Transition:
@@ -178,9 +217,16 @@ def on_result(now: Snapshot, incoming: str) -> Transition:
     state = now.state
     if state is EmspCommandState.REQUESTED:
         return Transition(state, store_result=now.result is None)
-    if state in (EmspCommandState.RESPONDED, EmspCommandState.FAILED):
+    if state is EmspCommandState.RESPONDED and awaits_result(
+        now.response_status_code, now.response_result
+    ):
         return Transition(EmspCommandState.RESULT, (EventKind.RESULT,), store_result=True)
-    if state is EmspCommandState.EXPIRED:
+    if state is EmspCommandState.RESPONDED:
+        # Final: the CPO did not take the command, and says now that it did something.
+        if now.result is not None:
+            return Transition(state, note=f"a late result ({now.result}) is already recorded")
+        return Transition(state, (EventKind.LATE_RESULT,), store_result=True)
+    if state in (EmspCommandState.EXPIRED, EmspCommandState.FAILED):
         if now.result is not None:
             return Transition(state, note=f"a late result ({now.result}) is already recorded")
         return Transition(state, (EventKind.LATE_RESULT,), store_result=True)
@@ -202,7 +248,9 @@ def on_result(now: Snapshot, incoming: str) -> Transition:
 def on_deadline(now: Snapshot) -> Transition:
     """The CPO's announced timeout passed (RESPONDED), or no answer was ever recorded
     (REQUESTED after a restart mid-send)."""
-    if now.state is EmspCommandState.RESPONDED and now.response_result == "ACCEPTED":
+    if now.state is EmspCommandState.RESPONDED and awaits_result(
+        now.response_status_code, now.response_result
+    ):
         return Transition(EmspCommandState.EXPIRED, (EventKind.EXPIRED,))
     if now.state is EmspCommandState.REQUESTED:
         return on_failure(now)

@@ -88,14 +88,20 @@ class LoggedConnection:
         self._log = comm_log
         self._action_of_call: dict[str, str] = {}
         self._limits = limits or FrameLimits()
+        self._last_heard = time.monotonic()
         self._rate = FrameRate(
             self._limits.frames_per_second,
             self._limits.frame_burst,
             self._limits.throttle_close_seconds,
         )
 
+    def last_heard(self) -> float:
+        """`time.monotonic()` of the last frame the station sent (or of the connection)."""
+        return self._last_heard
+
     async def recv(self) -> str:
         message = await self._ws.receive()
+        self._last_heard = time.monotonic()
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
         raw = message.get("text")

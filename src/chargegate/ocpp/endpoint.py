@@ -3,6 +3,8 @@ is accepted (docs/security.md#station-admission), the subprotocol picks the hand
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from starlette.responses import PlainTextResponse
@@ -12,6 +14,7 @@ from chargegate.gateway import gateway_of
 from chargegate.service.station_admission import Admission, Refusal
 
 from .connection import FrameLimits, LoggedConnection
+from .liveness import serve_while_heard
 from .v16 import StationHandler16
 from .v201 import StationHandler201
 
@@ -23,6 +26,8 @@ SUBPROTOCOLS: dict[str, type[StationHandler16] | type[StationHandler201]] = {
 }
 # ASGI's denial-response extension (uvicorn has it): a refused handshake gets a real HTTP status.
 _DENIAL = "websocket.http.response"
+# Seconds the close of a silent station's socket may take (its TCP buffer may be full).
+_CLOSE_WAIT = 2.0
 _CHALLENGE = {"WWW-Authenticate": 'Basic realm="chargegate OCPP", charset="UTF-8"'}
 
 
@@ -74,8 +79,20 @@ async def ocpp_websocket(websocket: WebSocket) -> None:
         subprotocol or "ocpp1.6",
         "authenticated" if admission.authenticated else admission.reason or "no password",
     )
+    limit = settings.heartbeat_interval * settings.heartbeat_grace_factor
     try:
-        await handler.serve()
+        if not await serve_while_heard(handler.serve(), connection.last_heard, limit):
+            log.warning(
+                "station %s sent nothing for %.0f s (heartbeat interval %d s): taken as gone",
+                station_id,
+                limit,
+                settings.heartbeat_interval,
+            )
+            # Offline now, whether or not the close below ever reaches it.
+            gateway.router.detach(station_id, handler)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_CLOSE_WAIT):
+                    await handler.disconnect("no frame within the heartbeat interval")
     except WebSocketDisconnect:
         pass
     except Exception:

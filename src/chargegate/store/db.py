@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import stat
+import threading
 import time
 import weakref
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -17,6 +20,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, event, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -182,9 +186,72 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+# The key of the PostgreSQL advisory lock the migrations run under: any constant the gateway
+# owns; the same on every node, so nodes started together take turns (docs/decisions.md).
+MIGRATION_LOCK_KEY = 0x63676D6967  # "cgmig"
+
+
 def upgrade(url: str) -> None:
-    """Bring the schema to the newest revision (blocking; run it before serving)."""
-    command.upgrade(alembic_config(url), "head")
+    """Bring the schema to the newest revision (blocking; run it before serving).
+
+    Nodes started together take turns: PostgreSQL holds `MIGRATION_LOCK_KEY` on the migration
+    connection (migrations/env.py, `migration_lock`), an SQLite file a lock on a file beside
+    it. The first one migrates; the others then find the schema at head and change nothing."""
+    # Alembic's `context` is one per process: two upgrades in threads of one process (tests
+    # start several gateways in one) would share it.
+    with _IN_PROCESS:
+        database = sqlite_file(url)
+        if database is None:
+            command.upgrade(alembic_config(url), "head")
+            return
+        with _file_lock(database.with_name(database.name + ".migrate-lock")):
+            command.upgrade(alembic_config(url), "head")
+
+
+_IN_PROCESS = threading.Lock()
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive flock on `path` (created 0600), released when the block ends or the
+    process dies. Not on the database file itself: closing any descriptor of it would drop
+    the POSIX locks SQLite holds through other connections of this process."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        fd = None  # no such directory, say: SQLite's own error says it better
+    if fd is None:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextlib.asynccontextmanager
+async def migration_lock(connection: AsyncConnection) -> AsyncIterator[None]:
+    """On PostgreSQL, the session-level advisory lock `MIGRATION_LOCK_KEY` held on
+    `connection` for the block: another node's migrations wait until this one's are done
+    (concurrent CREATE TYPE/TABLE would fail with a duplicate key in the catalog). Taken and
+    released in transactions of their own, so alembic starts its own transaction after."""
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    started = time.monotonic()
+    await connection.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")
+    await connection.commit()
+    waited = time.monotonic() - started
+    if waited > 1:
+        log.info("waited %.1f s for another node's migrations", waited)
+    try:
+        yield
+    finally:
+        # A failed migration leaves the connection's transaction aborted: end it first.
+        await connection.rollback()
+        await connection.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")
+        await connection.commit()
 
 
 async def upgrade_async(url: str) -> None:

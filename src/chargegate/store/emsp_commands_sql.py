@@ -74,8 +74,9 @@ class CommandTransaction:
                 select(EmspCommand.id).where(
                     or_(
                         and_(
+                            # expires_at is set while a result is awaited (ACCEPTED, or
+                            # a success we could not read).
                             EmspCommand.state == EmspCommandState.RESPONDED.value,
-                            EmspCommand.response_result == "ACCEPTED",
                             EmspCommand.expires_at <= now,
                         ),
                         and_(

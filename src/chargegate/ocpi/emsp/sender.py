@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from chargegate.domain import commands as dc
-from chargegate.domain.emsp_commands import CpoAnswer
+from chargegate.domain.emsp_commands import RESPONSE_VALUES, CpoAnswer
 from chargegate.service.emsp.ports import SenderIdentity, Target
 
 from ..outgoing import request_headers
@@ -33,6 +33,7 @@ def display_text(value: Any) -> str | None:
 
 
 MAX_ANNOUNCED_TIMEOUT = 86_400  # seconds
+_KNOWN_RESPONSES = frozenset().union(*RESPONSE_VALUES.values())
 
 
 def read_answer(status: int, body: Any) -> CpoAnswer:
@@ -55,8 +56,13 @@ def read_answer(status: int, body: Any) -> CpoAnswer:
         if isinstance(announced, int | float) and not isinstance(announced, bool):
             timeout = int(min(announced, MAX_ANNOUNCED_TIMEOUT)) if announced > 0 else None
         message = display_text(data.get("message")) or message
-    if result is None and code == 1000:
-        return CpoAnswer(failure=f"CPO answered 1000 without a CommandResponse result: {data!r}")
+    if code == 1000 and result not in _KNOWN_RESPONSES:
+        # The CPO took the command but its CommandResponse cannot be read: the command stays
+        # open for its result or its expiry (docs/decisions.md#final-means-final).
+        return CpoAnswer(
+            status_code=1000,
+            message=f"success without a CommandResponse we can read: {data!r}"[:255],
+        )
     if result is None and not 200 <= status < 300:
         return CpoAnswer(failure=f"CPO answered HTTP {status}, status_code {code}: {message}")
     return CpoAnswer(

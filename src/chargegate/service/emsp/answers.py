@@ -39,10 +39,12 @@ class RecordAnswer:
                 "response_timeout": announced,
                 "responded_at": now,
             }
-            if answer.result == "ACCEPTED":
+            if ec.awaits_result(answer.status_code, answer.result):
                 wait = announced or self._settings.emsp_default_result_timeout
                 values["expires_at"] = now + timedelta(seconds=wait)
-            answered = dataclasses.replace(current, response_result=answer.result)
+            answered = dataclasses.replace(
+                current, response_result=answer.result, response_status_code=answer.status_code
+            )
             return ec.on_response(answered), values
 
         await self._transitions.apply(command_id, decide)

@@ -4,6 +4,7 @@ another writer came first."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,8 @@ from .records import SentCommand
 from .store_ports import CommandWrites
 from .views import as_of, command_view
 
+log = logging.getLogger(__name__)
+
 _RETRIES = 20
 
 # Reads the command as stored; answers the state machine's transition and the columns to write.
@@ -29,7 +32,13 @@ class _Lost(Exception):
 
 def snapshot(c: SentCommand) -> Snapshot:
     """The parts of the command the state machine decides on."""
-    return Snapshot(CommandType(c.type), EmspCommandState(c.state), c.response_result, c.result)
+    return Snapshot(
+        CommandType(c.type),
+        EmspCommandState(c.state),
+        c.response_result,
+        c.result,
+        c.response_status_code,
+    )
 
 
 class Transitions:
@@ -44,7 +53,12 @@ class Transitions:
                 async with self._events.writing() as tx:
                     c = await tx.command(command_id)
                     assert c is not None
-                    transition, values = decide(c)
+                    decided, values = decide(c)
+                    # Final means final, whatever a use case decided (domain/emsp_commands.py).
+                    transition = ec.settled(snapshot(c), decided)
+                    if transition is not decided:
+                        log.warning("command %s: %s", command_id, transition.note)
+                        values = {}
                     if transition.state.value == c.state and not transition.events and not values:
                         return c, transition
                     values.update(

@@ -39,7 +39,7 @@ async def command_view(reads: CommandReads, c: SentCommand) -> dict[str, Any]:
         "command": c.type,
         "ocpi_version": c.ocpi_version,
         "state": state.value,
-        "final": ec.is_final(state, c.response_result),
+        "final": ec.is_final(state, c.response_result, c.response_status_code),
         "authorization_reference": c.authorization_reference,
         "request": c.params,
         "sent": sent,
@@ -65,7 +65,8 @@ async def command_view(reads: CommandReads, c: SentCommand) -> dict[str, Any]:
             "result": c.result,
             "message": c.result_message,
             "at": _time(c.result_at),
-            "late": state is EmspCommandState.EXPIRED,
+            # Taken after the command was final (EXPIRED, FAILED, a RESPONDED refusal).
+            "late": state is not EmspCommandState.RESULT,
         }
     if session is not None:
         obj = session.object or {}
@@ -92,11 +93,13 @@ def as_of(kind: ec.EventKind, view: dict[str, Any]) -> dict[str, Any]:
     beat it differs from the current view: it shows the command before its result."""
     if kind is not ec.EventKind.RESPONDED or view["state"] == EmspCommandState.RESPONDED.value:
         return view
-    response = (view["response"] or {}).get("result")
+    response = view["response"] or {}
     return {
         **view,
         "state": EmspCommandState.RESPONDED.value,
-        "final": ec.is_final(EmspCommandState.RESPONDED, response),
+        "final": ec.is_final(
+            EmspCommandState.RESPONDED, response.get("result"), response.get("status_code")
+        ),
         "result": None,
     }
 

@@ -7,7 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from chargegate.store.db import make_engine
+from chargegate.store.db import make_engine, migration_lock
 from chargegate.store.models import Base
 
 target_metadata = Base.metadata
@@ -25,7 +25,7 @@ def _run(connection: Connection) -> None:
 
 async def _run_async() -> None:
     engine = make_engine(context.config.get_main_option("sqlalchemy.url") or "")
-    async with engine.connect() as connection:
+    async with engine.connect() as connection, migration_lock(connection):
         await connection.run_sync(_run)
     await engine.dispose()
 
