@@ -4,18 +4,22 @@ it, the operator scope."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 
 from chargegate.domain.clock import ocpi_datetime, utcnow
 from chargegate.gateway import gateway_of
 from chargegate.store.delivery_sql import DeadLetter, DeadLetters
-from chargegate.store.listing import MAX_OFFSET
+from chargegate.store.listing import MAX_KEY, MAX_OFFSET
 
 from .auth import OperatorScope, ReadScope
 
 router = APIRouter(prefix="/deliveries/dead", tags=["Operator deliveries"])
+
+
+# An outbox row id: a 64-bit key (a larger number is a client error, not a database one).
+LetterId = Annotated[int, Path(ge=1, le=MAX_KEY)]
 
 
 def dead_letter_json(letter: DeadLetter) -> dict[str, Any]:
@@ -51,12 +55,12 @@ async def list_dead_letters(
 
 
 @router.post("/{id}/retry", status_code=204, summary="Send a dead letter again, from scratch")
-async def retry_dead_letter(id: int, request: Request, key: OperatorScope) -> None:
+async def retry_dead_letter(id: LetterId, request: Request, key: OperatorScope) -> None:
     if not await _letters(request).retry(id, utcnow()):
         raise HTTPException(404, f"no dead letter {id}")
 
 
 @router.delete("/{id}", status_code=204, summary="Drop a dead letter (kept, marked dropped)")
-async def drop_dead_letter(id: int, request: Request, key: OperatorScope) -> None:
+async def drop_dead_letter(id: LetterId, request: Request, key: OperatorScope) -> None:
     if not await _letters(request).drop(id, utcnow()):
         raise HTTPException(404, f"no dead letter {id}")
