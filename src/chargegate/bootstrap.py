@@ -25,9 +25,9 @@ from chargegate.cluster.redis_router import RedisStationRouter
 from chargegate.delivery.client import PeerClient
 from chargegate.delivery.webhooks import WebhookWorker
 from chargegate.delivery.worker import DeliveryWorker
+from chargegate.domain.request_rates import PeerRates
 from chargegate.egress import Egress, http_client
 from chargegate.gateway import EmspServices, Gateway
-from chargegate.limits.rates import PeerRates
 from chargegate.ocpi.emsp.registration import OcpiHandshake
 from chargegate.ocpi.emsp.sender import CommandSender
 from chargegate.ocpi.wire import OcpiWire

@@ -15,8 +15,8 @@ from starlette.requests import HTTPConnection
 from chargegate.cluster.health import redis_readiness
 from chargegate.cluster.local import LocalStationRouter
 from chargegate.cluster.redis_router import RedisStationRouter
+from chargegate.domain.request_rates import PeerRates
 from chargegate.egress import Egress
-from chargegate.limits.rates import PeerRates
 from chargegate.service.commands import CommandService
 from chargegate.service.emsp.commands import EmspCommands
 from chargegate.service.emsp.events import EmspEvents
@@ -65,7 +65,7 @@ class Gateway:
     admission: StationAdmission  # which stations are served (docs/security.md)
     emsp: EmspServices
     locations: Locations  # Location data and publication (docs/security.md#publishing)
-    rates: PeerRates  # requests per second per caller (limits/rates.py)
+    rates: PeerRates  # requests per second per caller (domain/request_rates.py)
     # How what runs beside the requests (workers, sweepers, clients) starts and stops, each in
     # the order it runs. Kept as steps so this view does not depend on the adapters behind them.
     starts: list[Step] = field(default_factory=list)

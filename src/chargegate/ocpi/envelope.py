@@ -41,7 +41,7 @@ class Unauthorized(OcpiError):
 
 
 class TooManyRequests(OcpiError):
-    """A caller over its request rate (limits/rates.py): HTTP 429 with Retry-After."""
+    """A caller over its request rate (domain/request_rates.py): HTTP 429 with Retry-After."""
 
     def __init__(self, message: str, retry_after: str) -> None:
         super().__init__(
