@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -115,32 +116,38 @@ async def _handshake(request: Request, version: str, caller: Caller) -> Response
     if caller.with_token_a and not await gateway.parties.claim_token_a(party.id, caller.token):
         # Another handshake with this token A got it first (or finished already).
         raise Unauthorized("unknown token")
+    registered = False
     try:
-        found = await discover(gateway.http, creds.url, version, creds.token)
-        for url in found.endpoints.values():
-            await gateway.egress.check_url(url)  # what we would call later is checked now
-    except Exception as exc:  # any failure of their API answers alike
-        # The detail stays here: told to the caller, it would tell closed ports, other
-        # services and status codes apart (a port scanner for anyone with a token A).
-        log.warning(
-            "credentials %s by %s/%s: cannot use %s: %s",
-            request.method,
-            party.country_code,
-            party.party_id,
-            creds.url,
-            exc,
+        try:
+            found = await discover(gateway.http, creds.url, version, creds.token)
+            for url in found.endpoints.values():
+                await gateway.egress.check_url(url)  # what we would call later is checked now
+        except Exception as exc:  # any failure of their API answers alike
+            # The detail stays here: told to the caller, it would tell closed ports, other
+            # services and status codes apart (a port scanner for anyone with a token A).
+            log.warning(
+                "credentials %s by %s/%s: cannot use %s: %s",
+                request.method,
+                party.country_code,
+                party.party_id,
+                creds.url,
+                exc,
+            )
+            raise OcpiError(status.UNABLE_TO_USE_CLIENT_API, UNUSABLE_API) from exc
+        token_c = await gateway.parties.register(
+            party.id,
+            token_b=creds.token,
+            versions_url=creds.url,
+            version=version,
+            endpoints=found.endpoints,
+            business_details=business,
         )
-        if caller.with_token_a:
-            await gateway.parties.restore_token_a(party.id, caller.token)
-        raise OcpiError(status.UNABLE_TO_USE_CLIENT_API, UNUSABLE_API) from exc
-    token_c = await gateway.parties.register(
-        party.id,
-        token_b=creds.token,
-        versions_url=creds.url,
-        version=version,
-        endpoints=found.endpoints,
-        business_details=business,
-    )
+        registered = True
+    finally:
+        # Whatever ended the handshake before it registered (their API, our database, the
+        # client going away), token A works again; shielded, as a cancelled request ends here.
+        if caller.with_token_a and not registered:
+            await asyncio.shield(gateway.parties.restore_token_a(party.id, caller.token))
     return ocpi_response(_ours(gateway.settings, version, token_c))
 
 
